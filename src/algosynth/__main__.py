@@ -1,0 +1,3 @@
+from algosynth.cli import main
+
+main()

@@ -1,0 +1,167 @@
+"""Checkpoints without pickle: safetensors for every tensor, a JSON sidecar for everything else.
+
+A checkpoint is a folder ``checkpoints/step_000001234/`` holding ``model.safetensors`` (the
+weights), ``training.safetensors`` (optimiser tensors and RNG states) and ``meta.json`` (config,
+progress, optimiser hyper-parameters and the files' SHA-256). It is written under a temporary
+name and renamed into place, so a crash never leaves a half-written checkpoint that looks whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from algosynth.errors import AlgosynthError
+
+PREFIX = "step_"
+FORMAT = 1
+
+
+class CheckpointError(AlgosynthError):
+    """A checkpoint that is missing, truncated, corrupt, or belongs to another model."""
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    meta: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    training: dict[str, torch.Tensor] | None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tensors_to_json(value: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Move every tensor inside a nested structure into ``tensors``, leaving a reference behind."""
+    if isinstance(value, torch.Tensor):
+        tensors[prefix] = value.detach().cpu().clone().contiguous()
+        return {"__tensor__": prefix}
+    if isinstance(value, dict):
+        return {str(k): _tensors_to_json(v, f"{prefix}.{k}", tensors) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_tensors_to_json(v, f"{prefix}.{i}", tensors) for i, v in enumerate(value)]
+    return value
+
+
+def _json_to_tensors(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__tensor__"}:
+            return tensors[value["__tensor__"]]
+        return {k: _json_to_tensors(v, tensors) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_to_tensors(v, tensors) for v in value]
+    return value
+
+
+def optimizer_state_to_json(state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Any:
+    return _tensors_to_json(state, "optim", tensors)
+
+
+def optimizer_state_from_json(data: Any, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Rebuild ``optimizer.state_dict()``; JSON turned its integer parameter ids into strings."""
+    state = _json_to_tensors(data, tensors)
+    state["state"] = {int(k): v for k, v in state["state"].items()}
+    return state
+
+
+def save_checkpoint(
+    checkpoint_dir: Path,
+    step: int,
+    weights: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    training: dict[str, torch.Tensor] | None = None,
+    keep: int | None = None,
+) -> Path:
+    """Write a checkpoint atomically and prune all but the newest ``keep`` ones."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    final = checkpoint_dir / f"{PREFIX}{step:09d}"
+    tmp = checkpoint_dir / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp / "model.safetensors"))
+    files = {"model.safetensors": _sha256(tmp / "model.safetensors")}
+    if training is not None:
+        save_file(training, str(tmp / "training.safetensors"))
+        files["training.safetensors"] = _sha256(tmp / "training.safetensors")
+    (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, **meta, "files": files}, indent=1))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    if keep is not None:
+        for old in list_checkpoints(checkpoint_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(checkpoint_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    if not checkpoint_dir.is_dir():
+        return []
+    return sorted(p for p in checkpoint_dir.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
+
+
+def resolve_checkpoint(path: Path) -> Path:
+    """Accept a run directory, its ``checkpoints/`` folder, or one checkpoint folder; return the latter."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist; give a run directory (e.g. runs/demo) or a checkpoint folder")
+    if (path / "meta.json").exists():
+        return path
+    for folder in (path / "checkpoints", path):
+        found = list_checkpoints(folder)
+        if found:
+            return found[-1]
+    raise CheckpointError(f"{path} holds no checkpoint; train first (algosynth train ...) or point at a run directory")
+
+
+def load_checkpoint(path: Path, with_training: bool = True) -> Checkpoint:
+    """Read and verify a checkpoint; any damage becomes one CheckpointError naming the file."""
+    folder = resolve_checkpoint(path)
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        raise CheckpointError(f"{folder / 'meta.json'} is missing or corrupt; use an earlier checkpoint in {folder.parent}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "files" not in meta:
+        raise CheckpointError(f"{folder} is not an algosynth checkpoint (format {FORMAT})")
+    tensors: dict[str, dict[str, torch.Tensor]] = {}
+    for name, digest in meta["files"].items():
+        file = folder / name
+        if name == "training.safetensors" and not with_training:
+            continue
+        if not file.exists() or _sha256(file) != digest:
+            raise CheckpointError(f"{file} is truncated or corrupt (checksum mismatch); use an earlier checkpoint in {folder.parent}")
+        try:
+            tensors[name] = load_file(str(file))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise CheckpointError(f"{file} cannot be read ({error}); use an earlier checkpoint") from None
+    return Checkpoint(folder, meta, tensors["model.safetensors"], tensors.get("training.safetensors"))
+
+
+def load_weights_into(model: torch.nn.Module, checkpoint: Checkpoint) -> None:
+    """Load weights, refusing a checkpoint whose parameter names or shapes belong to another model."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in checkpoint.weights.items()}
+    if expected != found:
+        missing = sorted(set(expected) - set(found))[:3]
+        mismatched = [k for k in expected if k in found and expected[k] != found[k]][:3]
+        detail = f"missing {missing}" if missing else f"shape differs for {mismatched}" if mismatched else "extra parameters"
+        raise CheckpointError(
+            f"checkpoint {checkpoint.path} holds a different model than the config describes ({detail}); "
+            "point at a run trained with this model config"
+        )
+    model.load_state_dict(checkpoint.weights)

@@ -1,0 +1,323 @@
+"""The Trainer: one straight path from config to checkpoints.
+
+config -> data -> model -> optimiser -> loop (loss, clip, step, schedule) -> metrics -> checkpoint.
+Mixed precision and ``torch.compile`` are switches; resuming replays the exact same computation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from algosynth.checkpoints import (
+    CheckpointError,
+    list_checkpoints,
+    load_checkpoint,
+    load_weights_into,
+    optimizer_state_from_json,
+    optimizer_state_to_json,
+    save_checkpoint,
+)
+from algosynth.config import Config, from_dict
+from algosynth.data_cache import generate_cached
+from algosynth.errors import AlgosynthError
+from algosynth.losses import make_loss
+from algosynth.models.registry import build_model
+from algosynth.tasks import Batch, get_task
+from algosynth.think import think
+
+
+class TrainingDiverged(AlgosynthError):
+    """The loss became NaN or inf; the checkpoints written before it are kept."""
+
+
+class TrainingInterrupted(AlgosynthError):
+    """Ctrl-C or SIGTERM: a checkpoint was written and ``--resume`` continues from it."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs: int
+    seconds: float
+    last_metrics: dict[str, Any]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AlgosynthError(f"train.device is {name!r} but no CUDA GPU is visible; use train.device=cpu")
+    return torch.device(name)
+
+
+def lr_factor(config: Config, step: int, steps_per_epoch: int) -> float:
+    """Linear warm-up, then a multistep or cosine schedule; a pure function of the step."""
+    o, epochs = config.optim, config.train.epochs
+    epoch = step / steps_per_epoch
+    warmup_steps = o.warmup_epochs * steps_per_epoch
+    warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    if o.schedule == "multistep":
+        decay = o.gamma ** sum(int(epoch) >= m for m in o.milestones)
+    elif o.schedule == "cosine":
+        span = max(epochs - o.warmup_epochs, 1e-9)
+        progress = min(max((epoch - o.warmup_epochs) / span, 0.0), 1.0)
+        decay = 0.5 * (1 + math.cos(math.pi * progress))
+    else:
+        decay = 1.0
+    return warm * decay
+
+
+def make_optimizer(config: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Two parameter groups so the LR throttle can give the recurrent unit lr/T."""
+    o = config.optim
+    recurrent = {id(p) for p in model.recurrent_parameters()}
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) not in recurrent], "lr_scale": 1.0},
+        {"params": [p for p in model.parameters() if id(p) in recurrent],
+         "lr_scale": 1.0 / config.loss.iters if o.throttle else 1.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if o.name == "adam":
+        return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The shuffle of one epoch, derived from (seed, epoch) alone so a resumed run reshuffles identically."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+@torch.no_grad()
+def exact_accuracy(model: torch.nn.Module, task, batch: Batch, iters: int, batch_size: int) -> float:
+    """Exact-match accuracy after ``iters`` thoughts, in chunks so memory stays bounded."""
+    correct = 0
+    for start in range(0, len(batch), batch_size):
+        part = batch.select(slice(start, start + batch_size))
+        thought = None
+        for thought in think(model, part.inputs, iters):
+            pass
+        correct += int(task.score(thought.logits, part.targets, part.mask).exact.sum())
+    return correct / len(batch)
+
+
+@contextmanager
+def stop_requests():
+    """Turn SIGINT and SIGTERM into a flag the loop checks between batches, so it can checkpoint first."""
+    requested: list[str] = []
+    handler = lambda signum, frame: requested.append(signal.Signals(signum).name)  # noqa: E731
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class Trainer:
+    """Trains one model on one task into a run directory; ``resume=True`` continues from its last checkpoint."""
+
+    def __init__(self, config: Config, run_dir: Path, console: Console | None = None, show_progress: bool = True):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.console = console or Console(stderr=True)
+        self.show_progress = show_progress
+        self.device = pick_device(config.train.device)
+        self.task = get_task(config.task.name)
+        torch.manual_seed(config.train.seed)
+        self.model = build_model(config.model, self.task.spec).to(self.device)
+        self.optimizer = make_optimizer(config, self.model)
+        self.loss_fn = make_loss(config.loss.name, config.loss.alpha)
+        self.loss_rng = torch.Generator().manual_seed(config.train.seed)
+        self.step_fn = torch.compile(self.model.step) if config.train.compile else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.train.amp == "fp16")
+        self.global_step = 0
+        self.finished = False
+
+    @classmethod
+    def resume(cls, run_dir: Path, **kwargs) -> Trainer:
+        """Rebuild a trainer from a run's last checkpoint, refusing a run that already finished."""
+        run_dir = Path(run_dir)
+        if not list_checkpoints(run_dir / "checkpoints"):
+            raise CheckpointError(f"{run_dir} has no checkpoint to resume from; start it with algosynth train")
+        checkpoint = load_checkpoint(run_dir)
+        if checkpoint.meta.get("finished"):
+            raise AlgosynthError(
+                f"run {run_dir} already finished all {checkpoint.meta['config']['train']['epochs']} epochs; "
+                "nothing to resume (evaluate it with algosynth eval, or start a new run)"
+            )
+        trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)
+        trainer.restore(checkpoint)
+        return trainer
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.config.task.n_train / self.config.train.batch_size)
+
+    def restore(self, checkpoint) -> None:
+        if checkpoint.training is None:
+            raise CheckpointError(f"{checkpoint.path} holds weights only, not the training state needed to resume")
+        load_weights_into(self.model, checkpoint)
+        state = checkpoint.training
+        self.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], state))
+        self.loss_rng.set_state(state["rng.loss"])
+        torch.set_rng_state(state["rng.torch"])
+        if "scaler" in checkpoint.meta:
+            self.scaler.load_state_dict(checkpoint.meta["scaler"])
+        self.global_step = checkpoint.meta["global_step"]
+
+    def save(self, metrics: dict[str, Any] | None = None) -> Path:
+        training: dict[str, torch.Tensor] = {"rng.loss": self.loss_rng.get_state(), "rng.torch": torch.get_rng_state()}
+        meta = {
+            "config": self.config.to_dict(),
+            "global_step": self.global_step,
+            "epoch": self.global_step / self.steps_per_epoch,
+            "finished": self.finished,
+            "optimizer": optimizer_state_to_json(self.optimizer.state_dict(), training),
+            "scaler": self.scaler.state_dict(),
+            "metrics": metrics or {},
+        }
+        return save_checkpoint(
+            self.run_dir / "checkpoints", self.global_step, self.model.state_dict(), meta, training,
+            keep=self.config.train.keep_checkpoints,
+        )
+
+    def _prepare_run_dir(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "plots").mkdir(exist_ok=True)
+        config_file = self.run_dir / "config.yaml"
+        if not config_file.exists():
+            config_file.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        metrics = self.run_dir / "metrics.jsonl"
+        if metrics.exists():
+            done = self.global_step // self.steps_per_epoch
+            kept = [line for line in metrics.read_text().splitlines() if line and json.loads(line)["epoch"] <= done]
+            metrics.write_text("".join(line + "\n" for line in kept))
+
+    def _tensorboard(self):
+        if not self.config.train.tensorboard:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise AlgosynthError("train.tensorboard is true but tensorboard is not installed; pip install 'algosynth[tb]'") from None
+        return SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def _data(self) -> tuple[Batch, Batch]:
+        t = self.config.task
+        generate = generate_cached if t.cache else lambda task, *args: task.generate(*args)
+        train = generate(self.task, t.train_size, t.n_train, t.seed)
+        val = generate(self.task, t.train_size, t.n_val, t.seed + 1)
+        return train.to(self.device), val.to(self.device)
+
+    def _autocast(self):
+        if self.config.train.amp == "off":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.config.train.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _train_step(self, batch: Batch) -> tuple[float, float | None]:
+        """One optimiser step; returns the loss and, when the loss saw iteration T, the exact-match rate."""
+        model, o = self.model, self.config.optim
+        for group in self.optimizer.param_groups:
+            group["lr"] = o.lr * group["lr_scale"] * lr_factor(self.config, self.global_step, self.steps_per_epoch)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            out = self.loss_fn(model, batch, self.config.loss.iters, self.loss_rng)
+        loss = float(out.loss.detach())
+        if not math.isfinite(loss):
+            kept = list_checkpoints(self.run_dir / "checkpoints")
+            where = f"the last good checkpoint is {kept[-1]}" if kept else "no checkpoint had been written yet"
+            raise TrainingDiverged(
+                f"loss became {loss} at step {self.global_step}; {where}. Lower optim.lr or set optim.clip"
+            )
+        self.scaler.scale(out.loss).backward()
+        if o.clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.global_step += 1
+        if out.logits is None:
+            return loss, None
+        return loss, float(self.task.score(out.logits.detach(), batch.targets, batch.mask).exact.float().mean())
+
+    def fit(self) -> TrainResult:
+        cfg = self.config
+        self._prepare_run_dir()
+        train, val = self._data()
+        writer = self._tensorboard()
+        if self.step_fn is not None:
+            self.model.step = self.step_fn
+        started = time.time()
+        metrics: dict[str, Any] = {}
+        total_steps = cfg.train.epochs * self.steps_per_epoch
+        progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.console, disable=not self.show_progress, transient=True,
+        )
+        with progress, stop_requests() as stop:
+            bar = progress.add_task("train", total=total_steps, completed=self.global_step, status="")
+            while self.global_step < total_steps:
+                epoch, position = divmod(self.global_step, self.steps_per_epoch)
+                order = epoch_order(cfg.train.seed, epoch, len(train))
+                losses, accs, epoch_started = [], [], time.time()
+                for start in range(position * cfg.train.batch_size, len(train), cfg.train.batch_size):
+                    self.model.train()
+                    loss, acc = self._train_step(train.select(order[start : start + cfg.train.batch_size].to(self.device)))
+                    losses.append(loss)
+                    if acc is not None:
+                        accs.append(acc)
+                    progress.update(bar, completed=self.global_step, status=f"epoch {epoch + 1} loss {loss:.4f}")
+                    if stop:
+                        path = self.save(metrics)
+                        raise TrainingInterrupted(
+                            f"stopped by {stop[0]} at step {self.global_step}; checkpoint saved to {path}. "
+                            f"Continue with: algosynth train --resume {self.run_dir}"
+                        )
+                metrics = self._end_epoch(epoch + 1, losses, accs, val, time.time() - epoch_started, writer)
+                self.finished = self.global_step >= total_steps
+                if self.finished or (epoch + 1) % cfg.train.checkpoint_every == 0:
+                    self.save(metrics)
+        if writer is not None:
+            writer.close()
+        return TrainResult(self.run_dir, cfg.train.epochs, time.time() - started, metrics)
+
+    def _end_epoch(self, epoch: int, losses, accs, val: Batch, seconds: float, writer) -> dict[str, Any]:
+        self.model.eval()
+        T = self.config.loss.iters
+        metrics = {
+            "epoch": epoch,
+            "step": self.global_step,
+            "loss": sum(losses) / max(len(losses), 1),
+            "train_acc": sum(accs) / len(accs) if accs else None,
+            "val_acc": exact_accuracy(self.model, self.task, val, T, self.config.eval.batch_size),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": seconds,
+        }
+        with (self.run_dir / "metrics.jsonl").open("a") as handle:
+            handle.write(json.dumps(metrics) + "\n")
+        if writer is not None:
+            for key, value in metrics.items():
+                if key not in ("epoch", "step") and value is not None:
+                    writer.add_scalar(key, value, epoch)
+        if self.show_progress:
+            self.console.log(
+                f"epoch {epoch}/{self.config.train.epochs}  loss {metrics['loss']:.4f}  "
+                f"val@{self.config.task.train_size} {metrics['val_acc']:.3f}  ({seconds:.1f}s)"
+            )
+        return metrics

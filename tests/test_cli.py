@@ -1,0 +1,124 @@
+"""The command line: smoke tests, and every bad input ends in one clear line, exit 2, no traceback."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from algosynth.checkpoints import resolve_checkpoint
+
+from conftest import tiny_config
+
+TINY_SETS = [
+    "task.train_size=8", "task.n_train=64", "task.n_val=16", "model.width=8", "model.num_blocks=1",
+    "loss.iters=4", "train.epochs=2", "train.batch_size=16", "train.checkpoint_every=1",
+    "optim.warmup_epochs=1", "eval.n=8", "eval.iters=6", "eval.sizes=[8,16]", "train.device=cpu",
+]
+
+
+def algosynth(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "algosynth", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def assert_clean_failure(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "run"
+    args = ["train", "prefix_sums_cpu", "--out", run]
+    for item in TINY_SETS:
+        args += ["--set", item]
+    result = algosynth(*args)
+    assert result.returncode == 0, result.stderr
+    return run
+
+
+def test_train_eval_plot_smoke(trained_run):
+    assert (trained_run / "config.yaml").exists() and (trained_run / "metrics.jsonl").exists()
+    result = algosynth("eval", trained_run, "--sizes", "8,32", "--iters", "7", "--n", "5", "--halt", "2")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((trained_run / "eval.json").read_text())
+    assert [s["size"] for s in report["sizes"]] == [8, 32]
+    assert all(len(s["curve"]) == 7 and s["halting"]["halt_after"] == 2 for s in report["sizes"])
+    assert (trained_run / "plots" / "eval.png").stat().st_size > 1000
+    assert "peak exact match" in result.stdout
+    result = algosynth("plot", trained_run)
+    assert result.returncode == 0 and (trained_run / "plots" / "training.png").exists()
+
+
+def test_eval_accepts_one_checkpoint_folder(trained_run):
+    result = algosynth("eval", resolve_checkpoint(trained_run), "--sizes", "8", "--iters", "3", "--n", "2")
+    assert result.returncode == 0, result.stderr
+
+
+def test_data_show():
+    result = algosynth("data", "show", "prefix_sums", "--size", "16", "--seed", "3")
+    assert result.returncode == 0 and "target" in result.stdout and "suites:" in result.stdout
+    result = algosynth("data", "show", "prefix_sums", "--size", "6", "--suite", "all_ones")
+    assert "111111" in result.stdout and "101010" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["train", "prefix_sums_gpu"], ["unknown preset 'prefix_sums_gpu'", "prefix_sums_cpu"]),
+        (["train", "prefix_sums_cpu", "--set", "model.widht=4"], ["unknown key model.widht", "did you mean 'width'"]),
+        (["train", "prefix_sums_cpu", "--set", "model.width=-4"], ["model.width must be a positive integer, got -4"]),
+        (["train", "prefix_sums_cpu", "--set", "loss.alpha=1.5"], ["loss.alpha must be in [0, 1], got 1.5"]),
+        (["train", "prefix_sums_cpu", "--set", "model.width=wide"], ["model.width must be an integer, got 'wide'"]),
+        (["train", "prefix_sums_cpu", "--set", "width"], ["--set expects key=value"]),
+        (["eval", "no/such/run"], ["does not exist"]),
+        (["eval", "."], ["holds no checkpoint"]),
+        (["data", "show", "sudoku"], ["unknown task 'sudoku'"]),
+        (["data", "show", "prefix_sums", "--suite", "zebra"], ["no suite 'zebra'"]),
+    ],
+)
+def test_bad_input_gets_one_clear_line(args, fragments, tmp_path):
+    assert_clean_failure(algosynth(*args, cwd=tmp_path), *fragments)
+
+
+def test_eval_rejects_bad_sizes(trained_run):
+    assert_clean_failure(algosynth("eval", trained_run, "--sizes", "8,x"), "--sizes must be comma-separated integers")
+
+
+def test_resume_of_a_finished_run_is_refused_and_changes_nothing(trained_run):
+    before = {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()}
+    assert_clean_failure(algosynth("train", "--resume", trained_run), "already finished")
+    assert_clean_failure(algosynth("train", "prefix_sums_cpu", "--out", trained_run), "already holds files", "--resume")
+    assert before == {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()}
+
+
+def test_checkpoint_of_another_model_and_corrupt_checkpoints(trained_run, tmp_path):
+    other = tmp_path / "other"
+    subprocess.run(["cp", "-r", str(trained_run), str(other)], check=True)
+    checkpoint = resolve_checkpoint(other)
+    meta = json.loads((checkpoint / "meta.json").read_text())
+    meta["config"]["model"]["width"] = 16
+    (checkpoint / "meta.json").write_text(json.dumps(meta))
+    assert_clean_failure(algosynth("eval", other), "different model")
+    weights = checkpoint / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    assert_clean_failure(algosynth("eval", other), "truncated or corrupt")
+
+
+def test_yaml_config_file_and_its_errors(tmp_path):
+    good = tmp_path / "mine.yaml"
+    good.write_text(yaml.safe_dump(tiny_config(train={"epochs": 1, "device": "cpu"})))
+    result = algosynth("train", good, "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [1, 2")
+    assert_clean_failure(algosynth("train", bad), "is not valid YAML")
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("optimizer:\n  lr: 0.1\n")
+    assert_clean_failure(algosynth("train", wrong, "--out", tmp_path / "r2"), "unknown key optimizer", "did you mean 'optim'")
+    assert not (tmp_path / "r2").exists()

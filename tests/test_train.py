@@ -1,0 +1,167 @@
+import json
+import shutil
+import signal
+
+import pytest
+import torch
+
+from algosynth.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, load_weights_into, resolve_checkpoint
+from algosynth.config import from_dict
+from algosynth.errors import AlgosynthError
+from algosynth.models.registry import build_model
+from algosynth.tasks import get_task
+from algosynth.train import Trainer, TrainingDiverged, TrainingInterrupted, lr_factor, make_optimizer
+
+from conftest import tiny_config
+
+
+def final_weights(run_dir):
+    return load_checkpoint(run_dir).weights
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("loss", ["progressive", "delta_random_T"])
+def test_resume_from_an_epoch_checkpoint_is_bitwise_identical(tmp_path, tiny, loss):
+    config = tiny(loss={"name": loss}, train={"epochs": 4})
+    Trainer(config, tmp_path / "whole", show_progress=False).fit()
+    Trainer(config, tmp_path / "split", show_progress=False).fit()
+    for later in list_checkpoints(tmp_path / "split" / "checkpoints")[2:]:
+        shutil.rmtree(later)  # as if the run died after epoch 2
+    assert load_checkpoint(tmp_path / "split").meta["epoch"] == 2
+    Trainer.resume(tmp_path / "split", show_progress=False).fit()
+    assert_same_weights(final_weights(tmp_path / "whole"), final_weights(tmp_path / "split"))
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3, 4]  # metrics logged after the last checkpoint were replaced, not duplicated
+
+
+def test_sigterm_mid_epoch_checkpoints_and_resume_matches(tmp_path, tiny):
+    config = tiny(train={"epochs": 3, "checkpoint_every": 10})
+    Trainer(config, tmp_path / "whole", show_progress=False).fit()
+    trainer = Trainer(config, tmp_path / "cut", show_progress=False)
+    inner = trainer.loss_fn
+
+    def loss_then_signal(*args):
+        if trainer.global_step == 5:
+            signal.raise_signal(signal.SIGTERM)
+        return inner(*args)
+
+    trainer.loss_fn = loss_then_signal
+    with pytest.raises(TrainingInterrupted, match="SIGTERM at step 6.*--resume"):
+        trainer.fit()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+    assert load_checkpoint(tmp_path / "cut").meta["global_step"] == 6
+    Trainer.resume(tmp_path / "cut", show_progress=False).fit()
+    assert_same_weights(final_weights(tmp_path / "whole"), final_weights(tmp_path / "cut"))
+
+
+def test_checkpoint_round_trip(tmp_path, tiny):
+    config = tiny(train={"epochs": 1})
+    trainer = Trainer(config, tmp_path, show_progress=False)
+    trainer.fit()
+    checkpoint = load_checkpoint(tmp_path)
+    assert checkpoint.meta["finished"] and checkpoint.meta["config"] == config.to_dict()
+    model = build_model(config.model, get_task("prefix_sums").spec)
+    load_weights_into(model, checkpoint)
+    assert_same_weights(model.state_dict(), trainer.model.state_dict())
+    fresh = Trainer(config, tmp_path / "other", show_progress=False)
+    fresh.restore(checkpoint)
+    saved, restored = trainer.optimizer.state_dict(), fresh.optimizer.state_dict()
+    assert saved["param_groups"] == restored["param_groups"]
+    for index, state in saved["state"].items():
+        for key, value in state.items():
+            assert torch.equal(value, restored["state"][index][key])
+    assert torch.equal(fresh.loss_rng.get_state(), trainer.loss_rng.get_state())
+    assert (tmp_path / "config.yaml").exists() and (tmp_path / "plots").is_dir()
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path, tiny):
+    Trainer(tiny(train={"epochs": 4, "keep_checkpoints": 2}), tmp_path, show_progress=False).fit()
+    kept = list_checkpoints(tmp_path / "checkpoints")
+    assert [load_checkpoint(p).meta["epoch"] for p in kept] == [3, 4]
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+
+
+def test_resume_refuses_a_finished_run(tmp_path, tiny):
+    Trainer(tiny(train={"epochs": 1}), tmp_path, show_progress=False).fit()
+    with pytest.raises(AlgosynthError, match="already finished"):
+        Trainer.resume(tmp_path)
+
+
+def test_damaged_checkpoints_are_refused_clearly(tmp_path, tiny):
+    Trainer(tiny(train={"epochs": 1}), tmp_path, show_progress=False).fit()
+    weights = resolve_checkpoint(tmp_path) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-20])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(tmp_path)
+    (resolve_checkpoint(tmp_path) / "meta.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="meta.json is missing or corrupt"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nowhere")
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path, tiny):
+    Trainer(tiny(train={"epochs": 1}), tmp_path, show_progress=False).fit()
+    wider = build_model(tiny(model={"width": 12}).model, get_task("prefix_sums").spec)
+    with pytest.raises(CheckpointError, match="different model"):
+        load_weights_into(wider, load_checkpoint(tmp_path))
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoints(tmp_path, tiny):
+    trainer = Trainer(tiny(train={"epochs": 3}), tmp_path, show_progress=False)
+    inner = trainer.loss_fn
+
+    def poisoned(model, batch, T, rng):
+        out = inner(model, batch, T, rng)
+        if trainer.global_step >= 6:
+            out.loss = out.loss * float("nan")
+        return out
+
+    trainer.loss_fn = poisoned
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 6; the last good checkpoint is .*step_000000004"):
+        trainer.fit()
+    kept = load_checkpoint(tmp_path)
+    assert all(torch.isfinite(v).all() for v in kept.weights.values())
+
+
+def test_warmup_then_multistep_and_cosine():
+    config = from_dict(tiny_config(optim={"warmup_epochs": 2, "milestones": [3, 5], "gamma": 0.5}, train={"epochs": 6}))
+    factors = [lr_factor(config, step, steps_per_epoch=10) for step in range(60)]
+    assert factors[0] == pytest.approx(0.05) and factors[19] == pytest.approx(1.0)
+    assert factors[29] == 1.0 and factors[30] == 0.5 and factors[50] == 0.25
+    cosine = from_dict(tiny_config(optim={"warmup_epochs": 0, "schedule": "cosine"}, train={"epochs": 4}))
+    assert lr_factor(cosine, 0, 10) == pytest.approx(1.0)
+    assert lr_factor(cosine, 20, 10) == pytest.approx(0.5)
+    assert lr_factor(cosine, 40, 10) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("name,kind", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW), ("sgd", torch.optim.SGD)])
+def test_optimisers_and_the_lr_throttle(name, kind):
+    config = from_dict(tiny_config(optim={"name": name, "throttle": True}, loss={"iters": 5}))
+    model = build_model(config.model, get_task("prefix_sums").spec)
+    optimizer = make_optimizer(config, model)
+    assert isinstance(optimizer, kind)
+    scales = sorted(g["lr_scale"] for g in optimizer.param_groups)
+    assert scales == [pytest.approx(0.2), 1.0]
+    recurrent = next(g for g in optimizer.param_groups if g["lr_scale"] < 1)
+    assert {id(p) for p in recurrent["params"]} == {id(p) for p in model.recur.parameters()}
+
+
+def test_gradient_clipping_bounds_the_update(tmp_path, tiny):
+    trainer = Trainer(tiny(optim={"name": "sgd", "momentum": 0.0, "weight_decay": 0.0, "clip": 1e-3, "warmup_epochs": 0}),
+                      tmp_path, show_progress=False)
+    train, _ = trainer._data()
+    before = torch.cat([p.detach().flatten().clone() for p in trainer.model.parameters()])
+    trainer._train_step(train.select(slice(0, 16)))
+    after = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
+    assert (after - before).norm() <= 1e-3 * trainer.config.optim.lr * 1.0001
+
+
+def test_feedforward_baseline_trains_through_the_same_loop(tmp_path, tiny):
+    result = Trainer(tiny(model={"name": "feedforward", "depth": 4}), tmp_path, show_progress=False).fit()
+    assert result.last_metrics["epoch"] == 3 and 0.0 <= result.last_metrics["val_acc"] <= 1.0

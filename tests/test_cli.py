@@ -50,7 +50,7 @@ def test_train_eval_plot_smoke(trained_run):
     assert [s["size"] for s in report["sizes"]] == [8, 32]
     assert all(len(s["curve"]) == 7 and s["halting"]["halt_after"] == 2 for s in report["sizes"])
     assert (trained_run / "plots" / "eval.png").stat().st_size > 1000
-    assert "peak exact match" in result.stdout
+    assert "peak" in result.stdout and "last iter" in result.stdout
     result = algosynth("plot", trained_run)
     assert result.returncode == 0 and (trained_run / "plots" / "training.png").exists()
 

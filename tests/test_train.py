@@ -71,7 +71,7 @@ def test_checkpoint_round_trip(tmp_path, tiny):
     fresh = Trainer(config, tmp_path / "other", show_progress=False)
     fresh.restore(checkpoint)
     saved, restored = trainer.optimizer.state_dict(), fresh.optimizer.state_dict()
-    assert saved["param_groups"] == restored["param_groups"]
+    assert json.loads(json.dumps(saved["param_groups"])) == restored["param_groups"]
     for index, state in saved["state"].items():
         for key, value in state.items():
             assert torch.equal(value, restored["state"][index][key])
@@ -152,14 +152,12 @@ def test_optimisers_and_the_lr_throttle(name, kind):
     assert {id(p) for p in recurrent["params"]} == {id(p) for p in model.recur.parameters()}
 
 
-def test_gradient_clipping_bounds_the_update(tmp_path, tiny):
-    trainer = Trainer(tiny(optim={"name": "sgd", "momentum": 0.0, "weight_decay": 0.0, "clip": 1e-3, "warmup_epochs": 0}),
-                      tmp_path, show_progress=False)
+def test_gradient_clipping_bounds_the_gradient_norm(tmp_path, tiny):
+    trainer = Trainer(tiny(optim={"clip": 1e-3}), tmp_path, show_progress=False)
     train, _ = trainer._data()
-    before = torch.cat([p.detach().flatten().clone() for p in trainer.model.parameters()])
     trainer._train_step(train.select(slice(0, 16)))
-    after = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
-    assert (after - before).norm() <= 1e-3 * trainer.config.optim.lr * 1.0001
+    clipped = torch.cat([p.grad.flatten() for p in trainer.model.parameters()]).norm()
+    assert 0.99e-3 < clipped <= 1.0001e-3  # the raw gradient is far larger; clipping scaled it down to the limit
 
 
 def test_feedforward_baseline_trains_through_the_same_loop(tmp_path, tiny):

@@ -80,7 +80,7 @@ def train(
 
 def _eval_table(title: str) -> Table:
     table = Table(title=title)
-    for column in ("size", "instances", "peak exact match", "at iteration", "at the last iteration", "halting"):
+    for column in ("size", "n", "peak", "at iter", "last iter", "halting"):
         table.add_column(column, justify="right")
     return table
 

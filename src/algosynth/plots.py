@@ -23,7 +23,7 @@ def plot_eval_curves(eval_json: Path, out: Path) -> Path:
     ax.set_ylabel("exact-match accuracy (%)")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="lower right")
     ax.set_title("Extrapolation by thinking longer")
     return _save(fig, out)
 

@@ -133,7 +133,7 @@ class Trainer:
     def __init__(self, config: Config, run_dir: Path, console: Console | None = None, show_progress: bool = True):
         self.config = config
         self.run_dir = Path(run_dir)
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, log_path=False)
         self.show_progress = show_progress
         self.device = pick_device(config.train.device)
         self.task = get_task(config.task.name)

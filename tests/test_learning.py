@@ -14,7 +14,7 @@ LEARNABLE = {
     "model": {"name": "dt_net", "width": 64, "num_blocks": 2, "recall": True},
     "loss": {"name": "delta", "iters": 20},
     "optim": {"name": "adam", "lr": 0.002, "warmup_epochs": 1, "schedule": "cosine", "clip": 1.0},
-    "train": {"epochs": 10, "batch_size": 50, "seed": 0, "checkpoint_every": 100, "device": "cpu"},
+    "train": {"epochs": 14, "batch_size": 50, "seed": 0, "checkpoint_every": 100, "device": "cpu"},
 }
 
 

@@ -163,3 +163,23 @@ def test_gradient_clipping_bounds_the_gradient_norm(tmp_path, tiny):
 def test_feedforward_baseline_trains_through_the_same_loop(tmp_path, tiny):
     result = Trainer(tiny(model={"name": "feedforward", "depth": 4}), tmp_path, show_progress=False).fit()
     assert result.last_metrics["epoch"] == 3 and 0.0 <= result.last_metrics["val_acc"] <= 1.0
+
+
+def test_bf16_autocast_switch_trains_and_keeps_fp32_master_weights(tmp_path, tiny):
+    trainer = Trainer(tiny(train={"epochs": 1, "amp": "bf16"}), tmp_path, show_progress=False)
+    result = trainer.fit()
+    assert result.last_metrics["loss"] == pytest.approx(result.last_metrics["loss"])  # finite, not NaN
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+
+
+def test_tensorboard_when_asked(tmp_path, tiny):
+    """Logs scalars where the [tb] extra is installed, and says how to install it where it is not."""
+    trainer = Trainer(tiny(train={"epochs": 1, "tensorboard": True}), tmp_path, show_progress=False)
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(AlgosynthError, match=r"pip install 'algosynth\[tb\]'"):
+            trainer.fit()
+        return
+    trainer.fit()
+    assert any((tmp_path / "tensorboard").iterdir())

@@ -196,3 +196,7 @@ def main() -> None:
     except AlgosynthError as error:
         errors.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
+    except OSError as error:
+        errors.print(f"error: {error.strerror or error} ({error.filename}); check the path and its permissions",
+                     highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)

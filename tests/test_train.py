@@ -183,3 +183,13 @@ def test_tensorboard_when_asked(tmp_path, tiny):
         return
     trainer.fit()
     assert any((tmp_path / "tensorboard").iterdir())
+
+
+def test_compile_switch_computes_the_same_training_step(tmp_path, tiny):
+    config = tiny(train={"epochs": 1})
+    eager = Trainer(config, tmp_path / "eager", show_progress=False)
+    eager.fit()
+    compiled = Trainer(tiny(train={"epochs": 1, "compile": True}), tmp_path / "compiled", show_progress=False)
+    compiled.fit()
+    for (name, a), b in zip(eager.model.state_dict().items(), compiled.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-4), name

@@ -115,11 +115,26 @@ def list_checkpoints(checkpoint_dir: Path) -> list[Path]:
     return sorted(p for p in checkpoint_dir.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
 
 
+SHIPPED_DIR = Path(__file__).parent / "weights"
+
+
+def shipped_models() -> dict[str, Path]:
+    """Models that come with the package, by name: usable wherever a run directory is."""
+    if not SHIPPED_DIR.is_dir():
+        return {}
+    return {p.name: p for p in sorted(SHIPPED_DIR.iterdir()) if (p / "meta.json").exists()}
+
+
 def resolve_checkpoint(path: Path) -> Path:
-    """Accept a run directory, its ``checkpoints/`` folder, or one checkpoint folder; return the latter."""
+    """Accept a run directory, its ``checkpoints/`` folder, one checkpoint folder or a shipped model's name."""
     path = Path(path)
+    if not path.exists() and str(path) in shipped_models():
+        return shipped_models()[str(path)]
     if not path.exists():
-        raise CheckpointError(f"{path} does not exist; give a run directory (e.g. runs/demo) or a checkpoint folder")
+        names = ", ".join(shipped_models()) or "none"
+        raise CheckpointError(
+            f"{path} does not exist; give a run directory (e.g. runs/demo), a checkpoint folder or a shipped model ({names})"
+        )
     if (path / "meta.json").exists():
         return path
     for folder in (path / "checkpoints", path):
@@ -165,3 +180,16 @@ def load_weights_into(model: torch.nn.Module, checkpoint: Checkpoint) -> None:
             "point at a run trained with this model config"
         )
     model.load_state_dict(checkpoint.weights)
+
+
+def export_weights(run_or_checkpoint: Path, destination: Path, provenance: dict[str, Any]) -> Path:
+    """Write a run's weights as a self-contained inference checkpoint: weights, config and provenance only."""
+    checkpoint = load_checkpoint(run_or_checkpoint, with_training=False)
+    if destination.exists():
+        raise CheckpointError(f"{destination} already exists; choose a new destination")
+    meta = {key: checkpoint.meta[key] for key in ("config", "global_step", "epoch", "finished", "metrics")}
+    folder = save_checkpoint(destination.parent / f".export-{destination.name}", checkpoint.meta["global_step"],
+                             checkpoint.weights, {**meta, "provenance": provenance})
+    os.replace(folder, destination)
+    shutil.rmtree(folder.parent, ignore_errors=True)
+    return destination

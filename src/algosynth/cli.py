@@ -17,6 +17,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Neural algorithm synthesis: train small, think longer, solve larger.")
 data_app = typer.Typer(no_args_is_help=True, help="Look at generated data.")
 app.add_typer(data_app, name="data")
+solve_app = typer.Typer(no_args_is_help=True, help="Solve one problem with a trained model.")
+app.add_typer(solve_app, name="solve")
 console = Console()
 errors = Console(stderr=True)
 
@@ -94,31 +96,40 @@ def _eval_row(table: Table, size) -> None:
                   f"{100 * size.final_accuracy:.1f}%", halting)
 
 
-def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, seed: int, halt: int | None) -> tuple[Path, Path, Table]:
-    """Evaluate, write eval.json and the plot into the run directory, and return them with a table."""
+def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, seed: int, halt: int | None,
+             precision: str = "fp32", data: Path | None = None, out: Path | None = None) -> tuple[Path, Path, Table]:
+    """Evaluate, write eval.json and the plot (into the run directory unless ``out`` says otherwise)."""
+    from algosynth.checkpoints import resolve_checkpoint, shipped_models
     from algosynth.evaluate import evaluate
     from algosynth.plots import plot_eval_curves
 
     if iters < 1 or n < 1 or batch_size < 1 or (halt is not None and halt < 1):
         raise AlgosynthError("--iters, --n, --batch-size and --halt must be positive integers")
-    run_dir = _run_dir_of(run)
-    table = _eval_table(f"exact match on {n} fresh instances per size, up to {iters} iterations")
-    result = evaluate(run, sizes, iters, n, batch_size, seed, halt, on_size=lambda s: _eval_row(table, s))
-    eval_json = run_dir / "eval.json"
+    shipped = not Path(run).exists() and str(run) in shipped_models()
+    out_dir = out or (Path("runs") / f"eval-{run}" if shipped else _run_dir_of(resolve_checkpoint(run)))
+    where = f"external data {data}" if data else f"{n} fresh instances per size"
+    table = _eval_table(f"exact match on {where}, up to {iters} iterations")
+    result = evaluate(run, sizes, iters, n, batch_size, seed, halt, on_size=lambda s: _eval_row(table, s),
+                      precision=precision, data=data)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    eval_json = out_dir / "eval.json"
     eval_json.write_text(json.dumps(result.to_dict()))
-    plot = plot_eval_curves(eval_json, run_dir / "plots" / "eval.png")
+    plot = plot_eval_curves(eval_json, out_dir / "plots" / "eval.png")
     return eval_json, plot, table
 
 
 @app.command("eval")
 def eval_(
-    run: Path = typer.Argument(..., help="A run directory or a checkpoint folder."),
+    run: Path = typer.Argument(..., help="A run directory, a checkpoint folder, or a shipped model (algosynth models)."),
     sizes: str = typer.Option(None, help="Comma-separated test sizes (default: the run's eval.sizes)."),
     iters: int = typer.Option(None, help="Iteration budget (default: the run's eval.iters)."),
     n: int = typer.Option(None, help="Instances per size (default: the run's eval.n)."),
-    batch_size: int = typer.Option(None, help="Instances per forward pass; lower it if memory runs out."),
+    batch_size: int = typer.Option(None, help="Most instances per forward pass; lowered automatically to fit memory."),
     seed: int = typer.Option(None, help="Seed of the test instances (default: the run's eval.seed)."),
     halt: int = typer.Option(None, "--halt", help="Halt an instance once its prediction is unchanged for K iterations."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 or tf32 (CUDA); reduced precision is compared with fp32."),
+    data: Path = typer.Option(None, help="Evaluate on external mazes: a folder with inputs.npy and solutions.npy, or an .npz."),
+    out: Path = typer.Option(None, help="Where to write eval.json and plots/ (default: the run directory)."),
 ) -> None:
     """Accuracy at every test iteration and size; writes eval.json and plots/eval.png."""
     from algosynth.checkpoints import load_checkpoint
@@ -128,9 +139,37 @@ def eval_(
     eval_json, plot, table = run_eval(
         run, _parse_sizes(sizes) if sizes else defaults.sizes, iters or defaults.iters, n or defaults.n,
         batch_size or defaults.batch_size, defaults.seed if seed is None else seed, halt if halt is not None else defaults.halt,
+        precision, data, out,
     )
     console.print(table)
     console.print(f"wrote {eval_json} and {plot}")
+
+
+@app.command()
+def models() -> None:
+    """List the models shipped with algosynth; their names work wherever a run directory does."""
+    from algosynth.checkpoints import load_checkpoint, shipped_models
+
+    table = Table(title="shipped models")
+    for column in ("name", "task", "model", "trained on", "path"):
+        table.add_column(column)
+    for name, path in shipped_models().items():
+        config = load_checkpoint(path, with_training=False).meta["config"]
+        m, t = config["model"], config["task"]
+        table.add_row(name, t["name"], f"{m['name']} width {m['width']}", f"size {t['train_size']}", str(path))
+    console.print(table)
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="A run directory or checkpoint folder."),
+    destination: Path = typer.Argument(..., help="A new folder for the inference checkpoint."),
+    command: str = typer.Option("", help="The command that trained the run, kept as provenance."),
+) -> None:
+    """Write a run's weights and config as a small, self-contained inference checkpoint."""
+    from algosynth.checkpoints import export_weights
+
+    console.print(f"wrote {export_weights(run, destination, {'command': command, 'source': str(run)})}")
 
 
 @app.command()
@@ -169,6 +208,40 @@ def data_show(
     known = ", ".join(sorted(problem.suites))
     console.print(f"{task}, size {size}, " + (f"suite {suite}" if suite else f"seed {seed}") + (f"  (suites: {known})" if known else ""))
     console.print(problem.render(batch, 0), highlight=False, markup=False)
+
+
+@solve_app.command("maze")
+def solve_maze_command(
+    size: int = typer.Option(59, help="Maze size in units (odd): 9, 13, 59, 201, 801, ..."),
+    seed: int = typer.Option(0, help="Seed of the generated maze."),
+    input_: Path = typer.Option(None, "--input", help="Solve this maze picture (.npy, [3, H, W], values in [0, 1]) instead."),
+    checkpoint: str = typer.Option("mazes_cpu", help="A run directory, checkpoint folder or shipped model."),
+    iters: int = typer.Option(3000, help="Most iterations to think."),
+    halt: int = typer.Option(20, help="Stop once the answer is unchanged for this many iterations."),
+    out: Path = typer.Option(Path("solution.png"), help="The picture of the solution."),
+    gif: Path = typer.Option(None, help="Also write an animation of the thinking here."),
+    every: int = typer.Option(5, help="Iterations between animation frames (raised to keep at most 300 frames)."),
+    save_pred: Path = typer.Option(None, help="Also save the predicted pixel labels [H, W] as .npy."),
+) -> None:
+    """Think about one maze until the answer is stable, draw it, and check it is a shortest path."""
+    from algosynth.evaluate import load_model
+    from algosynth.solve import read_maze_file, solve_maze, write_outputs
+    from algosynth.tasks.mazes import MazeTask
+
+    if iters < 1 or halt < 1 or every < 1:
+        raise AlgosynthError("--iters, --halt and --every must be positive integers")
+    model, config, path = load_model(Path(checkpoint))
+    if config.task.name != "mazes":
+        raise AlgosynthError(f"{checkpoint} was trained on {config.task.name}, not mazes; give a maze model (algosynth models)")
+    maze = read_maze_file(input_) if input_ else MazeTask().generate(size, 1, seed)
+    device = next(model.parameters()).device
+    solution = solve_maze(model, maze, iters, halt, max(every, iters // 300) if gif else None, device)
+    written = write_outputs(maze, solution, out, gif, save_pred)
+    stop = f"halted after {solution.iterations} iterations" if solution.halted else f"ran all {solution.iterations} iterations"
+    console.print(f"{maze.inputs.shape[-1]}x{maze.inputs.shape[-1]} pixels: {stop} in {solution.seconds:.1f}s")
+    console.print(f"valid shortest path: {'yes' if solution.valid_shortest_path else 'no'}"
+                  + ("" if solution.exact_match is None else f"; matches the generator's path: {'yes' if solution.exact_match else 'no'}"))
+    console.print("wrote " + ", ".join(str(p) for p in written))
 
 
 @app.command()

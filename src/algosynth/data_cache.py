@@ -38,6 +38,7 @@ def _write_atomically(path: Path, batch: Batch) -> None:
             np.savez(handle, inputs=batch.inputs.numpy(), targets=batch.targets.numpy(), mask=batch.mask.numpy())
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,13 +1,15 @@
 """Extrapolation curves: exact-match accuracy at every test iteration, for every test size.
 
 Accuracy is accumulated per iteration as the thinking loop streams, so memory does not grow with
-the number of iterations. From each curve come the peak, the iteration where it is reached, the
-accuracy at the budget's end (overthinking shows as end < peak) and, with halting, when and how
-well each instance stopped.
+the number of iterations, and instances are processed in chunks sized to the device's free
+memory. From each curve come the peak, the iteration where it is reached, the accuracy at the
+budget's end (overthinking shows as end < peak) and, with halting, when and how well each
+instance stopped. Reduced precision (bf16, TF32) is measured against fp32 on the same instances.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,15 +17,19 @@ import torch
 
 from algosynth.checkpoints import load_checkpoint, load_weights_into
 from algosynth.config import Config, from_dict
+from algosynth.errors import AlgosynthError
+from algosynth.memory import fit_batch_size
 from algosynth.models.registry import build_model
 from algosynth.tasks import Batch, Task, get_task
 from algosynth.think import think
 from algosynth.train import pick_device
 
+PRECISIONS = ("fp32", "bf16", "tf32")
+
 
 @dataclass
 class SizeResult:
-    """One test size's curve and its summary; ``curve[i]`` is the accuracy after ``i + 1`` iterations."""
+    """One test set's curve and its summary; ``curve[i]`` is the accuracy after ``i + 1`` iterations."""
 
     size: int
     n: int
@@ -33,6 +39,8 @@ class SizeResult:
     peak_iteration: int
     final_accuracy: float
     halting: dict | None = None
+    precision: dict | None = None
+    source: str = "generated"
 
 
 @dataclass
@@ -45,54 +53,95 @@ class EvalResult:
         return asdict(self)
 
 
+@contextmanager
+def precision_context(precision: str, device: torch.device):
+    """fp32, bf16 autocast, or TF32 matrix units (CUDA only), for the duration of a block."""
+    if precision not in PRECISIONS:
+        raise AlgosynthError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "tf32":
+        if device.type != "cuda":
+            raise AlgosynthError("tf32 exists only on CUDA GPUs; use --precision bf16 or fp32 on the CPU")
+        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+        return
+    with torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext():
+        yield
+
+
 @torch.no_grad()
-def evaluate_batch(model, task: Task, batch: Batch, iters: int, halt_after: int | None = None) -> dict:
+def evaluate_batch(model, task: Task, batch: Batch, iters: int, halt_after: int | None = None,
+                   precision: str = "fp32") -> dict:
     """Per-iteration counts of exactly right instances (and summed per-position accuracy) for one batch.
 
     The counts stay on the batch's device until the end, so the loop never waits on the host.
     """
-    exact = torch.zeros(iters, device=batch.inputs.device)
-    positions = torch.zeros(iters, device=batch.inputs.device)
+    device = batch.inputs.device
+    exact = torch.zeros(iters, device=device)
+    positions = torch.zeros(iters, device=device)
     thought = None
-    for thought in think(model, batch.inputs, iters, halt_after=halt_after, stop_when_halted=False):
-        score = task.score(thought.logits, batch.targets, batch.mask)
-        exact[thought.t - 1] = score.exact.sum()
-        positions[thought.t - 1] = score.per_position.sum()
-    result = {"exact": exact.cpu(), "positions": positions.cpu()}
+    with precision_context(precision, device):
+        for thought in think(model, batch.inputs, iters, halt_after=halt_after, stop_when_halted=False):
+            score = task.score(thought.logits, batch.targets, batch.mask)
+            exact[thought.t - 1] = score.exact.sum()
+            positions[thought.t - 1] = score.per_position.sum()
+    result = {"exact": exact.cpu(), "positions": positions.cpu(), "final": thought.logits.argmax(1)}
     if halt_after is not None:
         halted_at = torch.where(thought.halted, thought.halted_at, torch.full_like(thought.halted_at, thought.t))
         right = task.score(thought.answer, batch.targets, batch.mask).exact
         result.update(halted_at=halted_at.cpu(), halted=thought.halted.cpu(), halt_right=right.cpu())
+    if precision != "fp32":
+        reference = evaluate_batch(model, task, batch, iters)
+        same = (reference["final"] == result["final"]).flatten(1)
+        result.update(agree_instances=same.all(1).cpu(), agree_positions=same.float().mean(1).cpu(),
+                      fp32_exact=reference["exact"][-1].cpu())
     return result
 
 
-def evaluate_size(model, task: Task, size: int, n: int, iters: int, batch_size: int, seed: int,
-                  device: torch.device, halt_after: int | None = None) -> SizeResult:
-    """Accuracy curve on ``n`` fresh instances of ``size``, thought about for ``iters`` iterations."""
-    iters = min(iters, model.max_iters or iters)
-    data = task.generate(size, n, seed)
-    exact = torch.zeros(iters)
-    positions = torch.zeros(iters)
-    halts: list[dict] = []
-    for start in range(0, n, batch_size):
-        part = data.select(slice(start, start + batch_size)).to(device)
-        result = evaluate_batch(model, task, part, iters, halt_after)
-        exact += result["exact"]
-        positions += result["positions"]
-        halts.append(result)
+def _summarise(size: int, n: int, source: str, chunks: list[dict], halt_after: int | None, precision: str) -> SizeResult:
+    exact = sum(c["exact"] for c in chunks)
+    positions = sum(c["positions"] for c in chunks)
     curve = (exact / n).tolist()
     peak_iteration = int(torch.tensor(curve).argmax()) + 1
     halting = None
     if halt_after is not None:
-        halted_at = torch.cat([h["halted_at"] for h in halts]).float()
+        halted_at = torch.cat([c["halted_at"] for c in chunks]).float()
         halting = {
             "halt_after": halt_after,
-            "accuracy": float(torch.cat([h["halt_right"] for h in halts]).float().mean()),
+            "accuracy": float(torch.cat([c["halt_right"] for c in chunks]).float().mean()),
             "mean_iteration": float(halted_at.mean()),
             "max_iteration": int(halted_at.max()),
-            "fraction_halted": float(torch.cat([h["halted"] for h in halts]).float().mean()),
+            "fraction_halted": float(torch.cat([c["halted"] for c in chunks]).float().mean()),
         }
-    return SizeResult(size, n, curve, (positions / n).tolist(), curve[peak_iteration - 1], peak_iteration, curve[-1], halting)
+    agreement = None
+    if precision != "fp32":
+        agreement = {
+            "precision": precision,
+            "fp32_final_accuracy": float(sum(c["fp32_exact"] for c in chunks) / n),
+            "instances_identical_to_fp32": float(torch.cat([c["agree_instances"] for c in chunks]).float().mean()),
+            "positions_identical_to_fp32": float(torch.cat([c["agree_positions"] for c in chunks]).mean()),
+        }
+    return SizeResult(size, n, curve, (positions / n).tolist(), curve[peak_iteration - 1], peak_iteration,
+                      curve[-1], halting, agreement, source)
+
+
+def evaluate_data(model, task: Task, data: Batch, size: int, iters: int, batch_size: int, device: torch.device,
+                  halt_after: int | None = None, precision: str = "fp32", source: str = "generated") -> SizeResult:
+    """Accuracy curve on a given set of instances, in memory-sized chunks."""
+    iters = min(iters, model.max_iters or iters)
+    chunk = fit_batch_size(model, tuple(data.inputs.shape[1:]), batch_size, device, f"size {size}")
+    chunks = [evaluate_batch(model, task, data.select(slice(start, start + chunk)).to(device), iters, halt_after, precision)
+              for start in range(0, len(data), chunk)]
+    return _summarise(size, len(data), source, chunks, halt_after, precision)
+
+
+def evaluate_size(model, task: Task, size: int, n: int, iters: int, batch_size: int, seed: int,
+                  device: torch.device, halt_after: int | None = None, precision: str = "fp32") -> SizeResult:
+    """Accuracy curve on ``n`` fresh instances of ``size``, thought about for ``iters`` iterations."""
+    return evaluate_data(model, task, task.generate(size, n, seed), size, iters, batch_size, device, halt_after, precision)
 
 
 def load_model(run_or_checkpoint: Path, device: torch.device | None = None) -> tuple[torch.nn.Module, Config, str]:
@@ -106,15 +155,24 @@ def load_model(run_or_checkpoint: Path, device: torch.device | None = None) -> t
 
 
 def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batch_size: int,
-             seed: int = 12345, halt_after: int | None = None, on_size=None) -> EvalResult:
-    """Evaluate a trained run at every size; ``on_size`` is called with each SizeResult as it completes."""
+             seed: int = 12345, halt_after: int | None = None, on_size=None, precision: str = "fp32",
+             data: Path | None = None) -> EvalResult:
+    """Evaluate a trained model at every size, or on external ``data``; ``on_size`` sees each result as it lands."""
     model, config, path = load_model(run_or_checkpoint)
     task = get_task(config.task.name)
     device = next(model.parameters()).device
     result = EvalResult(iters=iters, checkpoint=path)
-    for size in sizes:
-        size_result = evaluate_size(model, task, size, n, iters, batch_size, seed, device, halt_after)
-        result.sizes.append(size_result)
+    if data is not None:
+        loader = getattr(task, "load_external", None)
+        if loader is None:
+            raise AlgosynthError(f"--data is supported for mazes; this checkpoint was trained on {task.name}")
+        external, size = loader(Path(data))
+        test_sets = iter([(size, external, str(data))])
+    else:
+        test_sets = ((size, task.generate(size, n, seed), "generated") for size in sizes)
+    for size, instances, source in test_sets:
+        result.sizes.append(evaluate_data(model, task, instances, size, iters, batch_size, device, halt_after,
+                                          precision, source))
         if on_size is not None:
-            on_size(size_result)
+            on_size(result.sizes[-1])
     return result

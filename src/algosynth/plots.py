@@ -53,3 +53,49 @@ def _save(fig, out: Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+PATH_COLOUR = (0.15, 0.45, 1.0)
+WRONG_COLOUR = (1.0, 0.0, 1.0)
+MISSED_COLOUR = (1.0, 0.6, 0.0)
+
+
+def maze_image(inputs, targets, mask, prediction, min_side: int = 480):
+    """A maze as an RGB uint8 array with the path drawn in blue.
+
+    With a prediction, the predicted path is drawn instead; when the true path is known, wrongly
+    added path pixels are magenta and missed ones orange, so every error is visible at a glance.
+    """
+    import numpy as np
+
+    image = inputs.detach().float().cpu().permute(1, 2, 0).numpy().copy()
+    counted = mask.cpu().numpy().astype(bool)
+    target = None if targets is None else targets.cpu().numpy().astype(bool)
+    shown = target if prediction is None else prediction.cpu().numpy().astype(bool)
+    drawable = counted & (image.sum(axis=2) == 3)  # white pixels: start and goal keep their colours
+    image[shown & drawable] = PATH_COLOUR
+    if prediction is not None and target is not None:
+        image[shown & ~target & drawable] = WRONG_COLOUR
+        image[~shown & target & drawable] = MISSED_COLOUR
+    factor = max(1, min_side // image.shape[0])
+    image = image.repeat(factor, axis=0).repeat(factor, axis=1)
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def maze_picture(inputs, targets, mask, prediction, out: Path, min_side: int = 480) -> Path:
+    """Write ``maze_image`` as a PNG."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(out, maze_image(inputs, targets, mask, prediction, min_side))
+    return out
+
+
+def thinking_gif(frames: list, out: Path, seconds_per_frame: float = 0.15) -> Path:
+    """An animation of the thinking from RGB uint8 frames, written with Pillow."""
+    from PIL import Image
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(out, save_all=True, append_images=images[1:], duration=int(1000 * seconds_per_frame), loop=0)
+    return out

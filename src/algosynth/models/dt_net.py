@@ -50,6 +50,16 @@ class DTNet(nn.Module):
     def readout(self, h: torch.Tensor) -> torch.Tensor:
         return self.head(h)
 
+    def activation_floats_per_position(self) -> int:
+        """Floats alive per spatial position at the peak of one no-grad step and readout.
+
+        The state, its recall concatenation, a residual block's two temporaries and the new state,
+        plus the head's widest layers and the logits kept for halting: the memory estimate uses it.
+        """
+        width = self.projection[0].out_channels
+        head_widths = [m.out_channels for m in self.head if hasattr(m, "out_channels")]
+        return 5 * width + 2 * self.spec.in_channels + sum(head_widths) + 3 * self.spec.num_classes
+
     def recurrent_parameters(self) -> list[nn.Parameter]:
         """The parameters applied once per thought: the LR throttle divides their learning rate by T."""
         return list(self.recur.parameters())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from algosynth.errors import AlgosynthError
 from algosynth.tasks.base import Batch, Score, Task, TaskSpec
+from algosynth.tasks.mazes import MazeTask
 from algosynth.tasks.prefix_sums import PrefixSumsTask
 
-TASKS: dict[str, type[Task]] = {PrefixSumsTask.name: PrefixSumsTask}
+TASKS: dict[str, type[Task]] = {PrefixSumsTask.name: PrefixSumsTask, MazeTask.name: MazeTask}
 
 
 def get_task(name: str) -> Task:

@@ -245,6 +245,51 @@ def solve_maze_command(
 
 
 @app.command()
+def probe(
+    run: Path = typer.Argument(..., help="A maze run directory, checkpoint folder or shipped model."),
+    kind: str = typer.Argument(..., help="corruption, moving_goal or path_independence."),
+    size: int = typer.Option(13, help="Maze size of the probed instances."),
+    n: int = typer.Option(100, help="Number of mazes."),
+    at: int = typer.Option(30, help="Iteration at which the state is corrupted or the goal moved."),
+    iters: int = typer.Option(200, help="Iterations to think after that (or in all, for path independence)."),
+    mode: str = typer.Option("noise", help="Corruption: noise, zeros or shuffle."),
+    scale: float = typer.Option(1.0, help="Noise scale, relative to each state's RMS."),
+    move: str = typer.Option("goal", help="Moving goal: move the goal or the start."),
+    seed: int = typer.Option(0, help="Seed of the mazes and of the probe's randomness."),
+    out: Path = typer.Option(None, help="Folder for the JSON and PNG (default: RUN/probes)."),
+) -> None:
+    """Robustness experiments: recovery from a corrupted state, a moved goal, path independence."""
+    from algosynth import probes
+    from algosynth.checkpoints import resolve_checkpoint, shipped_models
+    from algosynth.evaluate import load_model
+    from algosynth.tasks import get_task
+
+    if kind not in ("corruption", "moving_goal", "path_independence"):
+        raise AlgosynthError(f"unknown probe {kind!r}; choose corruption, moving_goal or path_independence")
+    if min(n, at, iters) < 1:
+        raise AlgosynthError("--n, --at and --iters must be positive integers")
+    model, config, _ = load_model(run)
+    task = get_task(config.task.name)
+    if kind == "moving_goal" and config.task.name != "mazes":
+        raise AlgosynthError(f"the moving-goal probe needs a maze model; {run} was trained on {config.task.name}")
+    if kind == "corruption":
+        result = probes.corruption_probe(model, task, task.generate(size, n, seed), corrupt_at=at, iters=iters,
+                                         mode=mode, scale=scale, seed=seed)
+    elif kind == "moving_goal":
+        result = probes.moving_goal_probe(model, task, task.mazes(size, n, seed), move_at=at, iters=iters,
+                                          move=move, seed=seed)
+    else:
+        result = probes.path_independence_probe(model, task, task.generate(size, n, seed), iters=iters,
+                                                noise_scale=scale, seed=seed)
+    shipped = not Path(run).exists() and str(run) in shipped_models()
+    folder = out or ((Path("runs") / f"probes-{run}") if shipped else _run_dir_of(resolve_checkpoint(run)) / "probes")
+    json_path, png_path = probes.save_probe(result, folder)
+    summary = {k: v for k, v in result.to_dict().items() if not isinstance(v, (list, dict))}
+    console.print(summary)
+    console.print(f"wrote {json_path} and {png_path}")
+
+
+@app.command()
 def demo(out: Path = typer.Option(None, help="Run directory (default: a fresh runs/demo).")) -> None:
     """Train the CPU prefix-sums preset, then show it extrapolating to 128- and 512-bit strings."""
     from algosynth.config import load_config

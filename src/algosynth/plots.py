@@ -25,7 +25,7 @@ def plot_eval_curves(eval_json: Path, out: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     ax.set_title("Extrapolation by thinking longer")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_training(metrics_jsonl: Path, out: Path) -> Path:
@@ -43,10 +43,11 @@ def plot_training(metrics_jsonl: Path, out: Path) -> Path:
     right.set_ylim(-2, 102)
     for ax in (left, right):
         ax.grid(alpha=0.3)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
-def _save(fig, out: Path) -> Path:
+def save_figure(fig, out: Path) -> Path:
+    """Lay out, write and close a figure."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

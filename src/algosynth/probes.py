@@ -2,7 +2,7 @@
 and reach the same answer from any starting state?
 
 Every probe drives ``think`` and resumes it with ``state=``; it streams the iterations and keeps
-only per-iteration scalars plus the one state it needs next, so probing a large maze for thousands
+only per-iteration scalars plus the few final states it compares, so probing a large maze for thousands
 of iterations costs the memory of one iteration.
 
 - Corruption: think, replace the state with noise, zeros or another instance's state, think on.
@@ -27,12 +27,8 @@ from algosynth.errors import AlgosynthError
 from algosynth.models import ThinkingModel
 from algosynth.tasks.base import Batch, Task
 from algosynth.tasks.mazes import Maze, encode_mazes, shortest_path
-from algosynth.think import think
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from algosynth.plots import plt, save_figure
+from algosynth.think import map_state, think
 
 CORRUPTIONS = ("noise", "zeros", "shuffle")
 MOVES = ("goal", "start")
@@ -40,16 +36,6 @@ STARTS = ("zeros", "noise", "other_maze")
 
 
 # --- States: a tensor, or a tuple holding tensors (the feed-forward baseline's LayeredState) ---
-
-
-def map_state(h: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-    """Apply ``fn`` to every tensor of a state, keeping its structure, so probes work on any model."""
-    if isinstance(h, torch.Tensor):
-        return fn(h)
-    if isinstance(h, tuple):
-        parts = [map_state(part, fn) for part in h]
-        return type(h)(*parts) if hasattr(h, "_fields") else tuple(parts)
-    return h
 
 
 def state_tensors(h: Any) -> Iterator[torch.Tensor]:
@@ -186,6 +172,7 @@ class CorruptionResult(ProbeResult):
     corrupt_at: int
     iters: int
     n: int
+    seed: int
     accuracy_before: float
     accuracy_corrupted: float
     curve: list[float]
@@ -235,6 +222,8 @@ class PathIndependenceResult(ProbeResult):
     probe: ClassVar[str] = "path_independence"
     iters: int
     n: int
+    seed: int
+    noise_scale: float
     alignment: float
     starts: dict[str, StartResult]
 
@@ -262,7 +251,7 @@ def corruption_probe(model: ThinkingModel, task: Task, batch: Batch, *, corrupt_
     corrupted = task.score(model.readout(damaged), batch.targets, batch.mask).exact
     after = trace(model, task, batch, iters, state=damaged)
     return CorruptionResult(
-        mode=mode, scale=scale, corrupt_at=corrupt_at, iters=iters, n=len(batch),
+        mode=mode, scale=scale, corrupt_at=corrupt_at, iters=iters, n=len(batch), seed=seed,
         accuracy_before=before.curve[-1], accuracy_corrupted=float(corrupted.float().mean()),
         curve=after.curve, recovery=recovery(after, before.final_right),
     )
@@ -348,7 +337,8 @@ def path_independence_probe(model: ThinkingModel, task: Task, batch: Batch, *, i
         state = initial_state(name, model, batch.inputs, reference.final_state, noise_scale, generator)
         results[name] = start_result(trace(model, task, batch, iters, state=state), reference_final)
     alignment = statistics.mean(results[name].alignment for name in starts)
-    return PathIndependenceResult(iters=iters, n=len(batch), alignment=alignment, starts=results)
+    return PathIndependenceResult(iters=iters, n=len(batch), seed=seed, noise_scale=noise_scale, alignment=alignment,
+                                  starts=results)
 
 
 # --- Checks, devices and files ---
@@ -388,7 +378,4 @@ def save_probe(result: ProbeResult, out_dir: Path, name: str | None = None) -> t
     ax.set_ylabel("exact-match accuracy (%)")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
-    return json_path, png_path
+    return json_path, save_figure(fig, png_path)

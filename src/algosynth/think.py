@@ -6,7 +6,7 @@ of one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,14 +35,19 @@ class Thought:
         return self.halted_at > 0
 
 
-def detach_state(h: Any) -> Any:
-    """Cut a state (a tensor, or a tuple holding tensors) from the autograd graph."""
+def map_state(h: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """Apply ``fn`` to every tensor of a state (a tensor, or a tuple holding tensors), keeping its structure."""
     if isinstance(h, torch.Tensor):
-        return h.detach()
+        return fn(h)
     if isinstance(h, tuple):
-        parts = [detach_state(part) for part in h]
+        parts = [map_state(part, fn) for part in h]
         return type(h)(*parts) if hasattr(h, "_fields") else tuple(parts)
     return h
+
+
+def detach_state(h: Any) -> Any:
+    """Cut a state from the autograd graph."""
+    return map_state(h, torch.Tensor.detach)
 
 
 def think(

@@ -55,6 +55,19 @@ def _run_dir_of(path: Path) -> Path:
     return path.parent if path.name == "checkpoints" else path
 
 
+def _output_dir(run: Path, kind: str, out: Path | None) -> Path:
+    """Where results about a model go: ``out``, else its run directory, else runs/KIND-NAME for a
+    shipped or exported model (never into the installed package)."""
+    from algosynth.checkpoints import resolve_checkpoint
+
+    if out is not None:
+        return out
+    checkpoint = resolve_checkpoint(run)
+    if checkpoint.parent.name == "checkpoints":
+        return checkpoint.parent.parent
+    return Path("runs") / f"{kind}-{checkpoint.name}"
+
+
 @app.command()
 def train(
     preset: str = typer.Argument(None, help="A preset name from configs/ or a path to a YAML config."),
@@ -99,14 +112,12 @@ def _eval_row(table: Table, size) -> None:
 def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, seed: int, halt: int | None,
              precision: str = "fp32", data: Path | None = None, out: Path | None = None) -> tuple[Path, Path, Table]:
     """Evaluate, write eval.json and the plot (into the run directory unless ``out`` says otherwise)."""
-    from algosynth.checkpoints import resolve_checkpoint, shipped_models
     from algosynth.evaluate import evaluate
     from algosynth.plots import plot_eval_curves
 
     if iters < 1 or n < 1 or batch_size < 1 or (halt is not None and halt < 1):
         raise AlgosynthError("--iters, --n, --batch-size and --halt must be positive integers")
-    shipped = not Path(run).exists() and str(run) in shipped_models()
-    out_dir = out or (Path("runs") / f"eval-{run}" if shipped else _run_dir_of(resolve_checkpoint(run)))
+    out_dir = _output_dir(run, "eval", out)
     where = f"external data {data}" if data else f"{n} fresh instances per size"
     table = _eval_table(f"exact match on {where}, up to {iters} iterations")
     result = evaluate(run, sizes, iters, n, batch_size, seed, halt, on_size=lambda s: _eval_row(table, s),
@@ -194,7 +205,7 @@ def plot(run: Path = typer.Argument(..., help="A run directory.")) -> None:
 @data_app.command("show")
 def data_show(
     task: str = typer.Argument(..., help="Task name, e.g. prefix_sums."),
-    size: int = typer.Option(16, help="Problem size."),
+    size: int = typer.Option(None, help="Problem size (default: a small one for the task)."),
     seed: int = typer.Option(0, help="Seed of the instance."),
     suite: str = typer.Option(None, help="Show a named suite of hard inputs instead of a random instance."),
 ) -> None:
@@ -202,6 +213,7 @@ def data_show(
     from algosynth.tasks import get_task
 
     problem = get_task(task)
+    size = problem.example_size if size is None else size
     if size < 1:
         raise AlgosynthError(f"--size must be at least 1, got {size}")
     batch = problem.suite(suite, size, 1, seed) if suite else problem.generate(size, 1, seed)
@@ -260,7 +272,6 @@ def probe(
 ) -> None:
     """Robustness experiments: recovery from a corrupted state, a moved goal, path independence."""
     from algosynth import probes
-    from algosynth.checkpoints import resolve_checkpoint, shipped_models
     from algosynth.evaluate import load_model
     from algosynth.tasks import get_task
 
@@ -281,9 +292,8 @@ def probe(
     else:
         result = probes.path_independence_probe(model, task, task.generate(size, n, seed), iters=iters,
                                                 noise_scale=scale, seed=seed)
-    shipped = not Path(run).exists() and str(run) in shipped_models()
-    folder = out or ((Path("runs") / f"probes-{run}") if shipped else _run_dir_of(resolve_checkpoint(run)) / "probes")
-    json_path, png_path = probes.save_probe(result, folder)
+    folder = _output_dir(run, "probes", out)
+    json_path, png_path = probes.save_probe(result, folder if out else folder / "probes")
     summary = {k: v for k, v in result.to_dict().items() if not isinstance(v, (list, dict))}
     console.print(summary)
     console.print(f"wrote {json_path} and {png_path}")

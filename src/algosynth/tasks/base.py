@@ -95,6 +95,7 @@ class Task(ABC):
 
     name: str
     spec: TaskSpec
+    example_size: int
 
     @abstractmethod
     def input_shape(self, size: int) -> tuple[int, ...]:

@@ -172,6 +172,7 @@ class MazeTask(Task):
 
     name = "mazes"
     spec = TaskSpec(in_channels=3, num_classes=2, dims=2, counted_positions="every open (non-wall) pixel")
+    example_size = 9
 
     def validate_size(self, size: int) -> None:
         if size < 3 or size % 2 == 0:

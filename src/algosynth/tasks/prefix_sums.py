@@ -20,6 +20,7 @@ class PrefixSumsTask(Task):
 
     name = "prefix_sums"
     spec = TaskSpec(in_channels=1, num_classes=2, dims=1, counted_positions="every position")
+    example_size = 16
 
     def input_shape(self, size: int) -> tuple[int, ...]:
         return (1, size)

@@ -20,3 +20,9 @@ def test_shipped_weights_are_small_and_fp32_or_bf16():
         from safetensors.torch import load_file
 
         assert {t.dtype for t in load_file(str(weights)).values()} <= {torch.float32, torch.bfloat16}
+
+
+def test_shipped_maze_model_solves_larger_mazes_than_it_trained_on():
+    assert "mazes_cpu" in shipped_models()
+    result = evaluate("mazes_cpu", sizes=[13], iters=80, n=20, batch_size=20, seed=99)
+    assert result.sizes[0].peak_accuracy >= 0.95  # trained on 9x9 only

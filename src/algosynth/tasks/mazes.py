@@ -112,14 +112,18 @@ def check_perfect(maze: Maze) -> None:
         raise AssertionError("maze generator produced a maze that is not perfect; this is a bug in algosynth")
 
 
-def make_maze(size: int, rng: np.random.Generator) -> Maze:
+def make_maze(size: int, rng: np.random.Generator, far_corners: bool = False) -> Maze:
+    """One checked perfect maze; the start and goal are random cells, or opposite corners."""
     draw = _RandomInts(rng, chunk=max(256, 3 * size * size // 2))
     cells = (size + 1) // 2
     grid = carve(cells, draw)
-    start_index = draw.below(cells * cells)
-    goal_index = (start_index + 1 + draw.below(cells * cells - 1)) % (cells * cells) if cells > 1 else start_index
-    start = (2 * (start_index // cells), 2 * (start_index % cells))
-    goal = (2 * (goal_index // cells), 2 * (goal_index % cells))
+    if far_corners:
+        start, goal = (0, 0), (size - 1, size - 1)
+    else:
+        start_index = draw.below(cells * cells)
+        goal_index = (start_index + 1 + draw.below(cells * cells - 1)) % (cells * cells)
+        start = (2 * (start_index // cells), 2 * (start_index % cells))
+        goal = (2 * (goal_index // cells), 2 * (goal_index % cells))
     maze = Maze(grid, start, goal, shortest_path(grid, start, goal))
     check_perfect(maze)
     return maze
@@ -127,7 +131,6 @@ def make_maze(size: int, rng: np.random.Generator) -> Maze:
 
 def encode_mazes(mazes: list[Maze]) -> Batch:
     """Pixels for a list of same-size mazes, built with array operations only."""
-    n = mazes[0].open.shape[0]
     units = np.stack([m.open for m in mazes]).astype(np.float32)
     on_path = np.zeros_like(units, dtype=np.int64)
     starts, goals = np.zeros_like(units, dtype=bool), np.zeros_like(units, dtype=bool)
@@ -140,7 +143,7 @@ def encode_mazes(mazes: list[Maze]) -> Batch:
     green = np.where(goals, 0.0, units)
     blue = np.where(starts | goals, 0.0, units)
     channels = np.stack([red, green, blue], axis=1)
-    return _to_batch(channels, on_path, units > 0, n)
+    return Batch(*(torch.from_numpy(np.ascontiguousarray(_upscale(a))) for a in (channels, on_path, units > 0)))
 
 
 def _upscale(units: np.ndarray) -> np.ndarray:
@@ -148,14 +151,6 @@ def _upscale(units: np.ndarray) -> np.ndarray:
     pixels = units.repeat(SCALE, axis=-1).repeat(SCALE, axis=-2)
     pad = [(0, 0)] * (pixels.ndim - 2) + [(BORDER, BORDER), (BORDER, BORDER)]
     return np.pad(pixels, pad)
-
-
-def _to_batch(channels: np.ndarray, on_path: np.ndarray, open_units: np.ndarray, n: int) -> Batch:
-    return Batch(
-        torch.from_numpy(np.ascontiguousarray(_upscale(channels))),
-        torch.from_numpy(np.ascontiguousarray(_upscale(on_path))),
-        torch.from_numpy(np.ascontiguousarray(_upscale(open_units))),
-    )
 
 
 def unit_view(pixels: torch.Tensor) -> torch.Tensor:
@@ -200,14 +195,7 @@ class MazeTask(Task):
         """Start and goal in opposite corners: the longest paths a maze of this size offers, or close."""
         self.validate_size(size)
         rng = instance_rng(self.name, size, seed, stream="far_corners")
-        mazes = []
-        for _ in range(n):
-            grid = carve((size + 1) // 2, _RandomInts(rng, chunk=max(256, size * size)))
-            start, goal = (0, 0), (size - 1, size - 1)
-            maze = Maze(grid, start, goal, shortest_path(grid, start, goal))
-            check_perfect(maze)
-            mazes.append(maze)
-        return encode_mazes(mazes)
+        return encode_mazes([make_maze(size, rng, far_corners=True) for _ in range(n)])
 
     def render(self, batch: Batch, index: int = 0, prediction: torch.Tensor | None = None) -> str:
         """Text picture at unit resolution: # wall, S start, G goal, * path, x a unit predicted wrong."""

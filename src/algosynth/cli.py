@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from algosynth.chess_cli import chess_app, solve_chess_command
 from algosynth.errors import AlgosynthError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -19,6 +20,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Look at generated data.")
 app.add_typer(data_app, name="data")
 solve_app = typer.Typer(no_args_is_help=True, help="Solve one problem with a trained model.")
 app.add_typer(solve_app, name="solve")
+data_app.add_typer(chess_app, name="chess")
+solve_app.command("chess")(solve_chess_command)
 console = Console()
 errors = Console(stderr=True)
 
@@ -31,6 +34,11 @@ def _parse_sizes(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise AlgosynthError(f"--sizes must list positive sizes such as 64,512,4096, got {text!r}")
     return sizes
+
+
+def _parse_suites(text: str) -> list[str]:
+    """``carry_chains,padded_small`` or ``all``; the task checks the names."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _fresh_run_dir(path: Path) -> Path:
@@ -77,26 +85,28 @@ def train(
 ) -> None:
     """Train a model; Ctrl-C or SIGTERM writes a checkpoint that --resume continues from."""
     from algosynth.config import load_config
+    from algosynth.tape.tasks import TAPE_TASKS
+    from algosynth.tape.trainer import TapeTrainer, is_tape_run_dir
     from algosynth.train import Trainer
 
     if resume is not None:
         if preset is not None or set_:
             raise AlgosynthError("--resume continues a run with its own saved config; drop PRESET and --set")
-        trainer = Trainer.resume(resume)
+        trainer = (TapeTrainer if is_tape_run_dir(resume) else Trainer).resume(resume)
     else:
         if preset is None:
             raise AlgosynthError("name a preset or YAML file to train, e.g. algosynth train prefix_sums_cpu")
         config = load_config(preset, set_)
         run_dir = _fresh_run_dir(out or Path("runs") / Path(preset).stem)
-        trainer = Trainer(config, run_dir)
+        trainer = (TapeTrainer if config.task.name in TAPE_TASKS else Trainer)(config, run_dir)
     result = trainer.fit()
     console.print(f"trained {result.epochs} epochs in {result.seconds:.0f}s; run directory: {result.run_dir}")
 
 
 def _eval_table(title: str) -> Table:
     table = Table(title=title)
-    for column in ("size", "n", "peak", "at iter", "last iter", "halting"):
-        table.add_column(column, justify="right")
+    for column in ("set", "size", "n", "peak", "per position", "at iter", "last iter", "halting"):
+        table.add_column(column, justify="right", overflow="fold")
     return table
 
 
@@ -105,12 +115,15 @@ def _eval_row(table: Table, size) -> None:
     if size.halting:
         h = size.halting
         halting = f"{100 * h['accuracy']:.1f}% at mean iter {h['mean_iteration']:.0f}"
-    table.add_row(str(size.size), str(size.n), f"{100 * size.peak_accuracy:.1f}%", str(size.peak_iteration),
-                  f"{100 * size.final_accuracy:.1f}%", halting)
+    which = size.suite or ("random" if size.source == "generated" else "external")
+    per_position = size.per_position_curve[size.peak_iteration - 1]
+    table.add_row(which, str(size.size), str(size.n), f"{100 * size.peak_accuracy:.1f}%", f"{100 * per_position:.1f}%",
+                  str(size.peak_iteration), f"{100 * size.final_accuracy:.1f}%", halting)
 
 
 def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, seed: int, halt: int | None,
-             precision: str = "fp32", data: Path | None = None, out: Path | None = None) -> tuple[Path, Path, Table]:
+             precision: str = "fp32", data: Path | None = None, out: Path | None = None,
+             suites: list[str] | None = None) -> tuple[Path, Path, Table]:
     """Evaluate, write eval.json and the plot (into the run directory unless ``out`` says otherwise)."""
     from algosynth.evaluate import evaluate
     from algosynth.plots import plot_eval_curves
@@ -121,7 +134,7 @@ def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, s
     where = f"external data {data}" if data else f"{n} fresh instances per size"
     table = _eval_table(f"exact match on {where}, up to {iters} iterations")
     result = evaluate(run, sizes, iters, n, batch_size, seed, halt, on_size=lambda s: _eval_row(table, s),
-                      precision=precision, data=data)
+                      precision=precision, data=data, suites=suites)
     out_dir.mkdir(parents=True, exist_ok=True)
     eval_json = out_dir / "eval.json"
     eval_json.write_text(json.dumps(result.to_dict()))
@@ -141,19 +154,45 @@ def eval_(
     precision: str = typer.Option("fp32", help="fp32, bf16 or tf32 (CUDA); reduced precision is compared with fp32."),
     data: Path = typer.Option(None, help="Evaluate on external mazes: a folder with inputs.npy and solutions.npy, or an .npz."),
     out: Path = typer.Option(None, help="Where to write eval.json and plots/ (default: the run directory)."),
+    suites: str = typer.Option(None, help="Comma-separated hard suites to evaluate at every size too, or all (default: the run's eval.suites)."),
 ) -> None:
-    """Accuracy at every test iteration and size; writes eval.json and plots/eval.png."""
+    """Accuracy at every test iteration and size (and on hard suites); writes eval.json and plots/eval.png."""
     from algosynth.checkpoints import load_checkpoint
     from algosynth.config import from_dict
 
-    defaults = from_dict(load_checkpoint(run, with_training=False).meta["config"]).eval
+    from algosynth.tape.tasks import TAPE_TASKS
+
+    config = from_dict(load_checkpoint(run, with_training=False).meta["config"])
+    defaults = config.eval
+    if config.task.name in TAPE_TASKS:
+        _eval_tape(run, _parse_sizes(sizes) if sizes else defaults.sizes, n or defaults.n, batch_size or defaults.batch_size,
+                   defaults.seed if seed is None else seed, out)
+        return
     eval_json, plot, table = run_eval(
         run, _parse_sizes(sizes) if sizes else defaults.sizes, iters or defaults.iters, n or defaults.n,
         batch_size or defaults.batch_size, defaults.seed if seed is None else seed, halt if halt is not None else defaults.halt,
-        precision, data, out,
+        precision, data, out, _parse_suites(suites) if suites else ([] if data else defaults.suites),
     )
     console.print(table)
     console.print(f"wrote {eval_json} and {plot}")
+
+
+def _eval_tape(run: Path, sizes: list[int], n: int, batch_size: int, seed: int, out: Path | None) -> None:
+    """Success rate (whole sequences written correctly) of a tape controller at each size; writes eval.json."""
+    from algosynth.tape.evaluate import evaluate_tape
+
+    if n < 1 or batch_size < 1:
+        raise AlgosynthError("--n and --batch-size must be positive integers")
+    table = Table(title=f"success rate of greedy episodes ({n} per size, seed {seed})")
+    for column in ("size", "n", "success rate", "symbols written"):
+        table.add_column(column, justify="right")
+    add_row = lambda r: table.add_row(str(r.size), str(r.n), f"{100 * r.success_rate:.1f}%", f"{100 * r.symbols_written:.1f}%")  # noqa: E731
+    result = evaluate_tape(run, sizes, n, batch_size, seed, on_size=add_row)
+    out_dir = _output_dir(run, "eval", out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eval.json").write_text(json.dumps(result))
+    console.print(table)
+    console.print(f"wrote {out_dir / 'eval.json'}")
 
 
 @app.command()
@@ -254,6 +293,35 @@ def solve_maze_command(
     console.print(f"valid shortest path: {'yes' if solution.valid_shortest_path else 'no'}"
                   + ("" if solution.exact_match is None else f"; matches the generator's path: {'yes' if solution.exact_match else 'no'}"))
     console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+@solve_app.command("tape")
+def solve_tape_command(
+    task: str = typer.Option(..., help="copy, reverse, walk, duplicate, repeat_copy, add2, add3 or mult."),
+    input_: str = typer.Option(..., "--input", help="The instance, e.g. 31415; grids as rows separated by / (see --help of each task in the README)."),
+    checkpoint: Path = typer.Option(None, help="A tape run directory or checkpoint (default: the shipped tape_TASK model)."),
+) -> None:
+    """Run a trained controller on one input and print the head's path and what it wrote."""
+    import torch
+
+    from algosynth.checkpoints import shipped_models
+    from algosynth.tape.evaluate import load_controller
+    from algosynth.tape.render import render_episode
+    from algosynth.tape.rollout import rollout
+    from algosynth.tape.tasks import get_tape_task
+    from algosynth.tape.user_input import parse_input
+
+    tape_task = get_tape_task(task)
+    episode = parse_input(tape_task, input_)
+    if checkpoint is None:
+        name = f"tape_{tape_task.name}"
+        if name not in shipped_models():
+            raise AlgosynthError(f"no shipped model for {name}; train one (algosynth train {name}_ff) and pass --checkpoint RUN_DIR")
+        checkpoint = Path(name)
+    controller, _, _ = load_controller(checkpoint, tape_task.name)
+    with torch.no_grad():
+        trajectory = rollout(controller, episode, keep_outputs=False)
+    console.print(render_episode(episode, trajectory), highlight=False, markup=False)
 
 
 @app.command()

@@ -38,6 +38,18 @@ class ModelConfig:
     recall: bool = True
     head_widths: list[int] | None = None
     depth: int = 30
+    dropout: float = 0.0
+    relax_sets: int = 1
+    relax_pull: float = 0.0
+    relax_growth: float = 2.0
+    relax_tie_at: float = 1.0
+    checkpoint_steps: bool = False
+    controller: str = "lstm"
+    memory_width: int = 20
+    memory_per_position: float = 1.0
+    read_heads: int = 1
+    write_heads: int = 1
+    shift_range: int = 1
 
 
 @dataclass
@@ -59,6 +71,7 @@ class OptimConfig:
     gamma: float = 0.1
     throttle: bool = False
     clip: float | None = 1.0
+    grad_noise: float = 0.0
 
 
 @dataclass
@@ -82,6 +95,46 @@ class EvalConfig:
     batch_size: int = 250
     halt: int | None = None
     seed: int = 12345
+    suites: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CurriculumConfig:
+    """Fresh batches per step instead of a fixed set; see algosynth.curriculum."""
+
+    enabled: bool = False
+    start_size: int = 1
+    size_step: int = 1
+    window: int = 20
+    threshold: float = 0.05
+    any_size_share: float = 0.2
+    tasks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RLConfig:
+    """Learning by acting on the tape tasks (algosynth.tape); supervised runs ignore this section.
+
+    ``algorithm`` is q_lambda (Q-learning with the dynamic discount and Watkins Q(lambda)) or
+    reinforce. The length curriculum starts at ``start_length`` and adds ``length_step`` whenever
+    the last ``window`` greedy episodes at the current length were at least ``threshold`` correct,
+    up to task.train_size. An epoch is ``updates_per_epoch`` updates of train.batch_size episodes.
+    """
+
+    algorithm: str = "q_lambda"
+    epsilon: float = 0.2
+    lam: float = 0.5
+    gamma: float = 0.95
+    penalty: float = 0.0
+    penalty_after: float = 0.9
+    start_length: int = 2
+    length_step: int = 1
+    window: int = 200
+    threshold: float = 0.99
+    greedy_share: float = 0.25
+    updates_per_epoch: int = 100
+    step_slack: float = 2.0
+    stop_when_solved: bool = True
 
 
 @dataclass
@@ -92,6 +145,8 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -173,9 +228,19 @@ def validate(config: Config) -> Config:
     """Reject values that would fail later, or silently do the wrong thing, with the key named."""
     from algosynth.models.registry import MODEL_NAMES
     from algosynth.tasks import TASKS
+    from algosynth.tasks.arithmetic import arithmetic_task
 
+    from algosynth.tape.tasks import TAPE_TASKS
+
+    if config.task.name in TAPE_TASKS:
+        return validate_tape(config)
     t, m, lo, o, tr, ev = config.task, config.model, config.loss, config.optim, config.train, config.eval
-    _check(t.name in TASKS, f"task.name {t.name!r} is unknown; choose one of {', '.join(sorted(TASKS))}")
+    # arithmetic_task raises for a base outside 2..10, e.g. addition_base11, so that gets its own message
+    _check(t.name in TASKS or arithmetic_task(t.name) is not None,
+           f"task.name {t.name!r} is unknown; choose one of {', '.join(sorted([*TASKS, *TAPE_TASKS]))}")
+    known_suites = sorted(TASKS[t.name]().suites)
+    _check(ev.suites == ["all"] or set(ev.suites) <= set(known_suites),
+           f"eval.suites must name suites of {t.name} ({', '.join(known_suites) or 'none'}) or be [all], got {ev.suites}")
     for key in ("train_size", "n_train", "n_val"):
         _check(getattr(t, key) >= 1, f"task.{key} must be at least 1, got {getattr(t, key)}")
     _check(m.name in MODEL_NAMES, f"model.name {m.name!r} is unknown; choose one of {', '.join(MODEL_NAMES)}")
@@ -206,6 +271,69 @@ def validate(config: Config) -> Config:
     for key in ("iters", "n", "batch_size"):
         _check(getattr(ev, key) >= 1, f"eval.{key} must be at least 1, got {getattr(ev, key)}")
     _check(ev.halt is None or ev.halt >= 1, f"eval.halt must be at least 1 or null, got {ev.halt}")
+    _check(0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), got {m.dropout}")
+    _check(m.relax_sets >= 1, f"model.relax_sets must be at least 1, got {m.relax_sets}")
+    _check(m.relax_pull >= 0 and m.relax_growth >= 1 and m.relax_tie_at > 0,
+           f"model.relax_pull must be >= 0, relax_growth >= 1 and relax_tie_at > 0; got {m.relax_pull}, {m.relax_growth}, {m.relax_tie_at}")
+    validate_ntm(m)
+    _check(o.grad_noise >= 0, f"optim.grad_noise must be non-negative, got {o.grad_noise}")
+    validate_curriculum(config)
+    return config
+
+
+def validate_ntm(m: ModelConfig) -> None:
+    """The Neural Turing Machine's controller, memory and heads (read only when model.name is ntm)."""
+    from algosynth.models.ntm import CONTROLLERS
+
+    if m.name != "ntm":
+        return
+    _check(m.controller in CONTROLLERS, f"model.controller {m.controller!r} is unknown; choose one of {', '.join(CONTROLLERS)}")
+    for key in ("memory_width", "read_heads", "write_heads", "shift_range"):
+        _check(getattr(m, key) >= 1, f"model.{key} must be at least 1, got {getattr(m, key)}")
+    _check(m.memory_per_position > 0, f"model.memory_per_position must be positive (slots per input position), got {m.memory_per_position}")
+
+
+def validate_curriculum(config: Config) -> None:
+    """The curriculum's sizes must climb inside the training range, and its tasks must exist."""
+    from algosynth.tasks import TASKS
+
+    c, t = config.curriculum, config.task
+    if not c.enabled:
+        return
+    _check(1 <= c.start_size <= t.train_size, f"curriculum.start_size must be in 1..task.train_size ({t.train_size}), got {c.start_size}")
+    _check(c.size_step >= 1, f"curriculum.size_step must be at least 1, got {c.size_step}")
+    _check(c.window >= 1, f"curriculum.window must be at least 1 batch, got {c.window}")
+    _check(0.0 < c.threshold <= 1.0, f"curriculum.threshold (sequence error) must be in (0, 1], got {c.threshold}")
+    _check(0.0 <= c.any_size_share <= 1.0, f"curriculum.any_size_share must be in [0, 1], got {c.any_size_share}")
+    for name in c.tasks:
+        _check(name in TASKS, f"curriculum.tasks names unknown task {name!r}; choose from {', '.join(sorted(TASKS))}")
+    _check(not c.tasks or c.tasks[-1] == t.name,
+           f"curriculum.tasks must end with task.name ({t.name!r}), got {c.tasks}; the last stage is the task that is validated")
+
+
+def validate_tape(config: Config) -> Config:
+    """A tape run reads task.name and train_size, model.name (ff, lstm, gru) and width, optim.lr, train, eval and rl."""
+    from algosynth.tape.controllers import CONTROLLER_NAMES
+
+    t, m, o, tr, ev, rl = config.task, config.model, config.optim, config.train, config.eval, config.rl
+    _check(m.name in CONTROLLER_NAMES, f"model.name {m.name!r} is not a tape controller; choose one of {', '.join(CONTROLLER_NAMES)}")
+    _check(m.width >= 1, f"model.width must be a positive integer, got {m.width}")
+    _check(o.name in ("adam", "adamw", "sgd") and o.lr > 0, f"optim.name must be adam, adamw or sgd and optim.lr positive, got {o.name!r}, {o.lr}")
+    _check(o.clip is None or o.clip > 0, f"optim.clip must be positive or null, got {o.clip}")
+    for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):
+        _check(getattr(tr, key) >= 1, f"train.{key} must be at least 1, got {getattr(tr, key)}")
+    _check(tr.device in ("auto", "cpu"), f"train.device must be auto or cpu for tape runs (the controllers are tiny), got {tr.device!r}")
+    _check(len(ev.sizes) >= 1 and min(ev.sizes) >= 1 and ev.n >= 1 and ev.batch_size >= 1,
+           f"eval.sizes, eval.n and eval.batch_size must be positive, got {ev.sizes}, {ev.n}, {ev.batch_size}")
+    _check(rl.algorithm in ("q_lambda", "reinforce"), f"rl.algorithm {rl.algorithm!r} is unknown; choose q_lambda or reinforce")
+    for key in ("epsilon", "lam", "gamma", "penalty_after", "threshold", "greedy_share"):
+        _check(0.0 <= getattr(rl, key) <= 1.0, f"rl.{key} must be in [0, 1], got {getattr(rl, key)}")
+    _check(rl.penalty >= 0, f"rl.penalty must be non-negative, got {rl.penalty}")
+    _check(1 <= rl.start_length <= t.train_size, f"rl.start_length must be in 1..task.train_size ({t.train_size}), got {rl.start_length}")
+    for key in ("length_step", "window", "updates_per_epoch"):
+        _check(getattr(rl, key) >= 1, f"rl.{key} must be at least 1, got {getattr(rl, key)}")
+    _check(rl.step_slack >= 1, f"rl.step_slack must be at least 1 (times the ideal number of steps), got {rl.step_slack}")
+    _check(tr.batch_size * rl.greedy_share >= 1, f"rl.greedy_share ({rl.greedy_share}) x train.batch_size ({tr.batch_size}) must leave at least one greedy episode per batch")
     return config
 
 

@@ -41,13 +41,17 @@ class SizeResult:
     halting: dict | None = None
     precision: dict | None = None
     source: str = "generated"
+    suite: str | None = None
 
 
 @dataclass
 class EvalResult:
+    """Curves on random instances (``sizes``) and on named hard suites (``suites``, one per suite and size)."""
+
     sizes: list[SizeResult] = field(default_factory=list)
     iters: int = 0
     checkpoint: str = ""
+    suites: list[SizeResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -144,6 +148,19 @@ def evaluate_size(model, task: Task, size: int, n: int, iters: int, batch_size: 
     return evaluate_data(model, task, task.generate(size, n, seed), size, iters, batch_size, device, halt_after, precision)
 
 
+def resolve_suites(task: Task, names: list[str]) -> list[str]:
+    """The suite names to evaluate: ``["all"]`` means every suite the task has; unknown names are refused."""
+    if names == ["all"]:
+        if not task.suites:
+            raise AlgosynthError(f"task {task.name!r} has no named suites; drop --suites")
+        return sorted(task.suites)
+    for name in names:
+        if name not in task.suites:
+            known = ", ".join(sorted(task.suites)) or "none"
+            raise AlgosynthError(f"task {task.name!r} has no suite {name!r}; known suites: {known} (or all)")
+    return names
+
+
 def load_model(run_or_checkpoint: Path, device: torch.device | None = None) -> tuple[torch.nn.Module, Config, str]:
     """The model of a run's last checkpoint (or of one checkpoint folder), ready for evaluation."""
     checkpoint = load_checkpoint(run_or_checkpoint, with_training=False)
@@ -156,10 +173,16 @@ def load_model(run_or_checkpoint: Path, device: torch.device | None = None) -> t
 
 def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batch_size: int,
              seed: int = 12345, halt_after: int | None = None, on_size=None, precision: str = "fp32",
-             data: Path | None = None) -> EvalResult:
-    """Evaluate a trained model at every size, or on external ``data``; ``on_size`` sees each result as it lands."""
+             data: Path | None = None, suites: list[str] | None = None) -> EvalResult:
+    """Evaluate a trained model at every size, or on external ``data``; ``on_size`` sees each result as it lands.
+
+    Each named suite (or ``["all"]``) is evaluated at every size too, on ``n`` of its instances.
+    """
     model, config, path = load_model(run_or_checkpoint)
     task = get_task(config.task.name)
+    suites = resolve_suites(task, suites) if suites else []
+    if suites and data is not None:
+        raise AlgosynthError("--suites evaluates generated hard instances; drop it when evaluating --data")
     device = next(model.parameters()).device
     result = EvalResult(iters=iters, checkpoint=path)
     if data is not None:
@@ -175,4 +198,12 @@ def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batc
                                           precision, source))
         if on_size is not None:
             on_size(result.sizes[-1])
+    for size in sizes:
+        for name in suites:
+            scored = evaluate_data(model, task, task.suite(name, size, n, seed), size, iters, batch_size, device,
+                                   halt_after, precision, f"suite {name}")
+            scored.suite = name
+            result.suites.append(scored)
+            if on_size is not None:
+                on_size(scored)
     return result

@@ -50,6 +50,13 @@ def detach_state(h: Any) -> Any:
     return map_state(h, torch.Tensor.detach)
 
 
+def planned_iters(model: ThinkingModel, x: torch.Tensor, default: int) -> int:
+    """How long to think about ``x``: the model's own rule when it has one (the Neural GPU takes 2n
+    steps on a string of length n), else ``default``, the configured count."""
+    rule = getattr(model, "iters_for", None)
+    return default if rule is None else rule(x)
+
+
 def think(
     model: ThinkingModel,
     x: torch.Tensor,

@@ -30,12 +30,13 @@ from algosynth.checkpoints import (
     save_checkpoint,
 )
 from algosynth.config import Config, from_dict
+from algosynth.curriculum import Curriculum
 from algosynth.data_cache import generate_cached
 from algosynth.errors import AlgosynthError
 from algosynth.losses import make_loss
 from algosynth.models.registry import build_model
 from algosynth.tasks import Batch, get_task
-from algosynth.think import think
+from algosynth.think import planned_iters, think
 
 
 class TrainingDiverged(AlgosynthError):
@@ -108,7 +109,7 @@ def exact_accuracy(model: torch.nn.Module, task, batch: Batch, iters: int, batch
     for start in range(0, len(batch), batch_size):
         part = batch.select(slice(start, start + batch_size))
         thought = None
-        for thought in think(model, part.inputs, iters):
+        for thought in think(model, part.inputs, planned_iters(model, part.inputs, iters)):
             pass
         correct += int(task.score(thought.logits, part.targets, part.mask).exact.sum())
     return correct / len(batch)
@@ -144,6 +145,7 @@ class Trainer:
         self.loss_rng = torch.Generator().manual_seed(config.train.seed)
         self.step_fn = torch.compile(self.model.step) if config.train.compile else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.train.amp == "fp16")
+        self.curriculum = Curriculum(config) if config.curriculum.enabled else None
         self.global_step = 0
         self.finished = False
 
@@ -178,6 +180,8 @@ class Trainer:
         if "scaler" in checkpoint.meta:
             self.scaler.load_state_dict(checkpoint.meta["scaler"])
         self.global_step = checkpoint.meta["global_step"]
+        if self.curriculum is not None:
+            self.curriculum.load_state_dict(checkpoint.meta["curriculum"])
 
     def save(self, metrics: dict[str, Any] | None = None) -> Path:
         training: dict[str, torch.Tensor] = {"rng.loss": self.loss_rng.get_state(), "rng.torch": torch.get_rng_state()}
@@ -188,6 +192,7 @@ class Trainer:
             "finished": self.finished,
             "optimizer": optimizer_state_to_json(self.optimizer.state_dict(), training),
             "scaler": self.scaler.state_dict(),
+            "curriculum": self.curriculum.state_dict() if self.curriculum is not None else None,
             "metrics": metrics or {},
         }
         return save_checkpoint(
@@ -216,12 +221,36 @@ class Trainer:
             raise AlgosynthError("train.tensorboard is true but tensorboard is not installed; pip install 'algosynth[tb]'") from None
         return SummaryWriter(str(self.run_dir / "tensorboard"))
 
-    def _data(self) -> tuple[Batch, Batch]:
+    def _data(self) -> tuple[Batch | None, Batch]:
+        """The fixed training set (None under a curriculum, which draws fresh batches) and the validation set."""
         t = self.config.task
         generate = generate_cached if t.cache else lambda task, *args: task.generate(*args)
-        train = generate(self.task, t.train_size, t.n_train, t.seed)
-        val = generate(self.task, t.train_size, t.n_val, t.seed + 1)
-        return train.to(self.device), val.to(self.device)
+        val = generate(self.task, t.train_size, t.n_val, t.seed + 1).to(self.device)
+        if self.curriculum is not None:
+            return None, val
+        return generate(self.task, t.train_size, t.n_train, t.seed).to(self.device), val
+
+    def _epoch_batches(self, epoch: int, position: int, train: Batch | None):
+        """The rest of an epoch's batches from step ``position`` on: the curriculum's, or the shuffled fixed set's."""
+        if self.curriculum is not None:
+            for _ in range(position, self.steps_per_epoch):
+                yield self.curriculum.draw(self.global_step).to(self.device)
+            return
+        size = self.config.train.batch_size
+        order = epoch_order(self.config.train.seed, epoch, len(train))
+        for start in range(position * size, len(train), size):
+            yield train.select(order[start : start + size].to(self.device))
+
+    def _add_gradient_noise(self) -> None:
+        """Gaussian noise on every gradient, sigma_t = grad_noise / (1 + t)^0.55 (Neelakantan et al. 2015).
+
+        It is added to ``p.grad`` in place, right before ``optimizer.step``, so the update really
+        carries it (the original Neural GPU code computed the noise and then never applied it).
+        """
+        sigma = self.config.optim.grad_noise / (1 + self.global_step) ** 0.55
+        for p in self.model.parameters():
+            if p.grad is not None:
+                p.grad.add_(torch.randn_like(p.grad), alpha=sigma)
 
     def _autocast(self):
         if self.config.train.amp == "off":
@@ -236,18 +265,23 @@ class Trainer:
             group["lr"] = o.lr * group["lr_scale"] * lr_factor(self.config, self.global_step, self.steps_per_epoch)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
-            out = self.loss_fn(model, batch, self.config.loss.iters, self.loss_rng)
-        loss = float(out.loss.detach())
+            out = self.loss_fn(model, batch, planned_iters(model, batch.inputs, self.config.loss.iters), self.loss_rng)
+        penalty = getattr(model, "penalty", None)
+        total = out.loss if penalty is None else out.loss + penalty()
+        loss = float(total.detach())
         if not math.isfinite(loss):
             kept = list_checkpoints(self.run_dir / "checkpoints")
             where = f"the last good checkpoint is {kept[-1]}" if kept else "no checkpoint had been written yet"
             raise TrainingDiverged(
                 f"loss became {loss} at step {self.global_step}; {where}. Lower optim.lr or set optim.clip"
             )
-        self.scaler.scale(out.loss).backward()
-        if o.clip is not None:
+        self.scaler.scale(total).backward()
+        if o.clip is not None or o.grad_noise > 0:
             self.scaler.unscale_(self.optimizer)
+        if o.clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip)
+        if o.grad_noise > 0:
+            self._add_gradient_noise()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.global_step += 1
@@ -274,14 +308,14 @@ class Trainer:
             bar = progress.add_task("train", total=total_steps, completed=self.global_step, status="")
             while self.global_step < total_steps:
                 epoch, position = divmod(self.global_step, self.steps_per_epoch)
-                order = epoch_order(cfg.train.seed, epoch, len(train))
                 losses, accs, epoch_started = [], [], time.time()
-                for start in range(position * cfg.train.batch_size, len(train), cfg.train.batch_size):
+                for batch in self._epoch_batches(epoch, position, train):
                     self.model.train()
-                    loss, acc = self._train_step(train.select(order[start : start + cfg.train.batch_size].to(self.device)))
+                    loss, acc = self._train_step(batch)
                     losses.append(loss)
                     if acc is not None:
                         accs.append(acc)
+                        self._advance_curriculum(1.0 - acc)
                     progress.update(bar, completed=self.global_step, status=f"epoch {epoch + 1} loss {loss:.4f}")
                     if stop:
                         path = self.save(metrics)
@@ -297,6 +331,16 @@ class Trainer:
             writer.close()
         return TrainResult(self.run_dir, cfg.train.epochs, time.time() - started, metrics)
 
+    def _advance_curriculum(self, error: float) -> None:
+        """Feed the batch's sequence error to the curriculum; at an advance, tell a model that listens."""
+        if self.curriculum is None or not self.curriculum.record(error):
+            return
+        hook = getattr(self.model, "curriculum_advanced", None)
+        if hook is not None:
+            hook()
+        if self.show_progress:
+            self.console.log(f"step {self.global_step}: curriculum advanced to {self.curriculum.describe()}")
+
     def _end_epoch(self, epoch: int, losses, accs, val: Batch, seconds: float, writer) -> dict[str, Any]:
         self.model.eval()
         T = self.config.loss.iters
@@ -309,6 +353,8 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": seconds,
         }
+        if self.curriculum is not None:
+            metrics.update(curriculum_stage=self.curriculum.state.stage, curriculum_size=self.curriculum.state.size)
         with (self.run_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(metrics) + "\n")
         if writer is not None:

@@ -6,9 +6,11 @@ from torch import nn
 
 from algosynth.models.dt_net import DTNet
 from algosynth.models.feedforward import FeedForwardNet
+from algosynth.models.neural_gpu import NeuralGPU
+from algosynth.models.ntm import NTM
 from algosynth.tasks.base import TaskSpec
 
-MODEL_NAMES = ("dt_net", "feedforward")
+MODEL_NAMES = ("dt_net", "feedforward", "neural_gpu", "ntm")
 
 
 def build_model(config, spec: TaskSpec) -> nn.Module:
@@ -18,4 +20,12 @@ def build_model(config, spec: TaskSpec) -> nn.Module:
         return DTNet(spec, **common)
     if config.name == "feedforward":
         return FeedForwardNet(spec, depth=config.depth, **common)
+    if config.name == "neural_gpu":
+        return NeuralGPU(spec, width=config.width, relax_sets=config.relax_sets, dropout=config.dropout,
+                         relax_pull=config.relax_pull, relax_growth=config.relax_growth,
+                         relax_tie_at=config.relax_tie_at, checkpoint_steps=config.checkpoint_steps)
+    if config.name == "ntm":
+        return NTM(spec, width=config.width, controller=config.controller, memory_width=config.memory_width,
+                   memory_per_position=config.memory_per_position, read_heads=config.read_heads,
+                   write_heads=config.write_heads, shift_range=config.shift_range)
     raise ValueError(f"unknown model {config.name!r}; choose one of {', '.join(MODEL_NAMES)}")

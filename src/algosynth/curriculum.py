@@ -1,0 +1,97 @@
+"""Curricula: fresh batches per training step, their size and task chosen by how well the model does.
+
+A length curriculum starts at ``start_size`` and raises the largest size by ``size_step`` whenever
+the mean sequence error (1 - exact match) over the last ``window`` curriculum batches falls under
+``threshold``. Each batch has one size, drawn uniformly up to the current largest; a share
+``any_size_share`` of batches is drawn up to the training maximum instead, so the model meets long
+inputs early (Kaiser & Sutskever 2016) and those batches do not count toward advancing.
+
+A base curriculum is a sequence of tasks (``multiplication_base2 -> base4 -> base10``, Price et al.
+2016): once the length curriculum has reached the training maximum on one task it starts again at
+``start_size`` on the next. The tasks must share one TaskSpec, so one model moves through all.
+
+Every draw is a pure function of (seed, step, state), and the state is small JSON saved in each
+checkpoint, so a resumed run sees exactly the batches the uninterrupted run saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from algosynth.config import Config
+from algosynth.errors import AlgosynthError
+from algosynth.tasks import Batch, Task, get_task
+
+SEED_OFFSET = 10**9
+"""Training batches use generator seeds from here up, far from the validation and evaluation seeds."""
+
+
+@dataclass
+class CurriculumState:
+    """Where the curriculum stands: the task stage, the largest size, and the recent sequence errors."""
+
+    stage: int
+    size: int
+    errors: list[float] = field(default_factory=list)
+    advances: int = 0
+
+
+class Curriculum:
+    """The Trainer's data source when ``curriculum.enabled``: ``draw(step)`` then ``record(error)``."""
+
+    def __init__(self, config: Config) -> None:
+        c = config.curriculum
+        self.config = c
+        self.tasks: list[Task] = [get_task(name) for name in (c.tasks or [config.task.name])]
+        specs = {task.spec for task in self.tasks}
+        if len(specs) > 1:
+            names = ", ".join(task.name for task in self.tasks)
+            raise AlgosynthError(f"curriculum.tasks ({names}) declare different inputs or classes; one model cannot move through them")
+        self.max_size = config.task.train_size
+        self.batch_size = config.train.batch_size
+        self.seed = config.task.seed
+        self.state = CurriculumState(stage=0, size=c.start_size)
+        self.last_any_size = False
+
+    @property
+    def task(self) -> Task:
+        return self.tasks[self.state.stage]
+
+    @property
+    def finished(self) -> bool:
+        return self.state.stage == len(self.tasks) - 1 and self.state.size == self.max_size
+
+    def draw(self, step: int) -> Batch:
+        """The batch for optimiser step ``step``: one size, one task, seeded by the step."""
+        rng = torch.Generator().manual_seed(SEED_OFFSET * (self.seed + 1) + step)
+        self.last_any_size = bool(torch.rand((), generator=rng) < self.config.any_size_share)
+        high = self.max_size if self.last_any_size else self.state.size
+        size = int(torch.randint(1, high + 1, (), generator=rng))
+        return self.task.generate(size, self.batch_size, SEED_OFFSET * (self.seed + 2) + step)
+
+    def record(self, error: float) -> bool:
+        """Log the last batch's sequence error; True when that made the curriculum advance."""
+        if self.last_any_size or self.finished:
+            return False
+        s = self.state
+        s.errors = (s.errors + [error])[-self.config.window :]
+        if len(s.errors) < self.config.window or sum(s.errors) / len(s.errors) >= self.config.threshold:
+            return False
+        if s.size < self.max_size:
+            s.size = min(self.max_size, s.size + self.config.size_step)
+        else:
+            s.stage, s.size = s.stage + 1, self.config.start_size
+        s.errors, s.advances = [], s.advances + 1
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self.state)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = CurriculumState(**state)
+
+    def describe(self) -> str:
+        return f"{self.task.name} up to size {self.state.size}"

@@ -1,0 +1,1 @@
+"""Learning simple algorithms by acting: tape and grid environments, controllers, Q(lambda) and REINFORCE."""

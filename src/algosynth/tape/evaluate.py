@@ -1,0 +1,66 @@
+"""Load a trained controller and measure its success rate: the fraction of whole sequences written correctly."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from algosynth.checkpoints import CheckpointError, load_checkpoint, load_weights_into
+from algosynth.config import Config, from_dict
+from algosynth.tape.controllers import Controller, build_controller
+from algosynth.tape.rollout import rollout
+from algosynth.tape.tasks import TAPE_TASKS, TapeTask, get_tape_task
+
+
+def is_tape_run(path: Path) -> bool:
+    """Whether a run directory, checkpoint folder or shipped model holds a tape controller."""
+    return load_checkpoint(path, with_training=False).meta["config"]["task"]["name"] in TAPE_TASKS
+
+
+def load_controller(path: Path, task: str | None = None) -> tuple[Controller, Config, TapeTask]:
+    """The controller of a tape run; with ``task``, refuse a checkpoint trained on another task."""
+    checkpoint = load_checkpoint(path, with_training=False)
+    config = from_dict(checkpoint.meta["config"])
+    trained = config.task.name
+    if trained not in TAPE_TASKS:
+        raise CheckpointError(f"{path} holds a {config.model.name} model for {trained}, not a tape controller; give a tape run (algosynth train tape_copy_ff)")
+    if task is not None and get_tape_task(task) is not TAPE_TASKS[trained]:
+        raise CheckpointError(f"{path} was trained on {trained} with a {config.model.name} controller, not on tape_{get_tape_task(task).name}; "
+                              f"give a checkpoint of that task (algosynth train tape_{get_tape_task(task).name}_ff)")
+    controller = build_controller(config.model, TAPE_TASKS[trained])
+    load_weights_into(controller, checkpoint)
+    return controller.eval(), config, TAPE_TASKS[trained]
+
+
+@dataclass
+class SizeResult:
+    size: int
+    n: int
+    success_rate: float
+    symbols_written: float
+
+
+@torch.no_grad()
+def success_rate(controller: Controller, task: TapeTask, size: int, n: int, batch_size: int, seed: int, slack: float) -> SizeResult:
+    """Greedy episodes of exactly ``size``; seeded per size so any two runs see the same instances."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + size)
+    solved, fraction = 0, 0.0
+    for start in range(0, n, batch_size):
+        episodes = task.generate(size, min(batch_size, n - start), generator, slack)
+        trajectory = rollout(controller, episodes, keep_outputs=False)
+        solved += int(trajectory.success.sum())
+        fraction += float((trajectory.written.float() / episodes.n_out).sum())
+    return SizeResult(size, n, solved / n, fraction / n)
+
+
+def evaluate_tape(path: Path, sizes: list[int], n: int, batch_size: int, seed: int, on_size=None) -> dict:
+    controller, config, task = load_controller(path)
+    results = []
+    for size in sizes:
+        result = success_rate(controller, task, size, n, batch_size, seed, config.rl.step_slack)
+        results.append(asdict(result))
+        if on_size is not None:
+            on_size(result)
+    return {"task": config.task.name, "controller": config.model.name, "width": config.model.width, "seed": seed, "sizes": results}

@@ -1,0 +1,91 @@
+"""Run a controller over a batch of episodes and keep what learning and rendering need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from algosynth.tape.controllers import Controller
+from algosynth.tape.env import TapeEnv
+from algosynth.tape.tasks import Episodes
+
+
+@dataclass
+class Trajectory:
+    """Per step ``t`` and episode ``b`` (``[T, B, ...]``); steps after an episode ended have ``alive`` false.
+
+    ``scores``, ``symbol_logits`` and ``baseline`` keep their autograd graph (None when not kept);
+    ``left`` is the number of output symbols still to write before the step; ``expected`` the
+    symbol a write at that step should produce; ``greedy`` whether the action was the greedy one.
+    """
+
+    scores: torch.Tensor | None
+    symbol_logits: torch.Tensor | None
+    baseline: torch.Tensor | None
+    actions: torch.Tensor
+    greedy: torch.Tensor
+    symbols: torch.Tensor
+    rewards: torch.Tensor
+    alive: torch.Tensor
+    ended: torch.Tensor
+    left: torch.Tensor
+    expected: torch.Tensor
+    positions: torch.Tensor
+    observed: torch.Tensor
+    success: torch.Tensor
+    written: torch.Tensor
+
+
+def rollout(
+    controller: Controller,
+    episodes: Episodes,
+    policy: str = "greedy",
+    epsilon: torch.Tensor | float = 0.0,
+    generator: torch.Generator | None = None,
+    forced: torch.Tensor | None = None,
+    keep_outputs: bool = True,
+    max_steps: int | None = None,
+) -> Trajectory:
+    """``policy``: ``greedy`` (argmax), ``epsilon`` (epsilon-greedy on Q-values, per-episode epsilon)
+    or ``sample`` (softmax policy). ``forced`` ``[T, B]`` actions override the policy (gradient check)."""
+    env = TapeEnv(episodes)
+    batch = len(episodes)
+    previous = torch.full((batch,), controller.num_actions, dtype=torch.long)
+    epsilon = torch.as_tensor(epsilon, dtype=torch.float).expand(batch)
+    state = None
+    keys = ("scores", "symbol_logits", "baseline", "actions", "greedy", "symbols", "rewards", "alive", "ended",
+            "left", "expected", "positions", "observed")
+    record: dict[str, list[torch.Tensor]] = {key: [] for key in keys}
+    limit = int(episodes.max_steps.max()) if max_steps is None else max_steps
+    for t in range(limit):
+        alive = ~env.done
+        if forced is None and not alive.any():
+            break
+        observed = env.observe()
+        record["positions"].append(env.position.clone())
+        scores, symbol_logits, baseline, state = controller.step(observed, previous, state)
+        best = scores.detach().argmax(-1)
+        if forced is not None:
+            action = forced[t]
+        elif policy == "sample":
+            action = torch.multinomial(torch.softmax(scores.detach(), -1), 1, generator=generator).squeeze(-1)
+        elif policy == "epsilon":
+            explore = torch.rand(batch, generator=generator) < epsilon
+            random = torch.randint(0, controller.num_actions, (batch,), generator=generator)
+            action = torch.where(explore, random, best)
+        else:
+            action = best
+        symbol = symbol_logits.detach().argmax(-1)
+        left, expected = env.left_to_write(), env.expected()
+        result = env.step(action, symbol)
+        for key, value in (("actions", action), ("greedy", action == best), ("symbols", symbol), ("rewards", result.reward),
+                           ("alive", alive), ("ended", result.done & alive), ("left", left), ("expected", expected),
+                           ("observed", observed)):
+            record[key].append(value)
+        if keep_outputs:
+            for key, value in (("scores", scores), ("symbol_logits", symbol_logits), ("baseline", baseline)):
+                record[key].append(value)
+        previous = action
+    stacked = {key: torch.stack(values) if values else None for key, values in record.items()}
+    return Trajectory(**stacked, success=env.success.clone(), written=env.written.clone())

@@ -1,0 +1,176 @@
+"""The trainer for learning by acting: rollouts, Q(lambda) or REINFORCE updates, the length
+curriculum, metrics and resumable checkpoints in the same run-directory layout as supervised runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from rich.console import Console
+
+from algosynth.checkpoints import (
+    CheckpointError,
+    list_checkpoints,
+    load_checkpoint,
+    load_weights_into,
+    optimizer_state_from_json,
+    optimizer_state_to_json,
+    save_checkpoint,
+)
+from algosynth.config import Config, from_dict
+from algosynth.errors import AlgosynthError
+from algosynth.tape.controllers import build_controller
+from algosynth.tape.curriculum import LengthCurriculum
+from algosynth.tape.qlearning import q_loss
+from algosynth.tape.reinforce import reinforce_loss
+from algosynth.tape.rollout import rollout
+from algosynth.tape.tasks import TAPE_TASKS
+from algosynth.train import TrainingDiverged, TrainingInterrupted, TrainResult, make_optimizer, stop_requests
+
+
+def is_tape_run_dir(run_dir: Path) -> bool:
+    """Whether a run directory was started by ``algosynth train`` on a tape task (read from its config.yaml)."""
+    config_file = Path(run_dir) / "config.yaml"
+    if not config_file.exists():
+        return False
+    data = yaml.safe_load(config_file.read_text()) or {}
+    return isinstance(data, dict) and (data.get("task") or {}).get("name") in TAPE_TASKS
+
+
+class TapeTrainer:
+    """Trains one controller on one tape task into a run directory; ``resume`` continues a run exactly."""
+
+    def __init__(self, config: Config, run_dir: Path, console: Console | None = None, show_progress: bool = True):
+        self.config, self.run_dir = config, Path(run_dir)
+        self.console = console or Console(stderr=True, log_path=False)
+        self.show_progress = show_progress
+        self.task = TAPE_TASKS[config.task.name]
+        torch.manual_seed(config.train.seed)
+        self.controller = build_controller(config.model, self.task)
+        self.optimizer = make_optimizer(config, self.controller)
+        rl = config.rl
+        self.curriculum = LengthCurriculum(rl.start_length, rl.length_step, config.task.train_size, rl.window, rl.threshold)
+        self.update = 0
+        self.finished = False
+
+    @classmethod
+    def resume(cls, run_dir: Path, **kwargs) -> TapeTrainer:
+        run_dir = Path(run_dir)
+        if not list_checkpoints(run_dir / "checkpoints"):
+            raise CheckpointError(f"{run_dir} has no checkpoint to resume from; start it with algosynth train")
+        checkpoint = load_checkpoint(run_dir)
+        if checkpoint.meta.get("finished"):
+            raise AlgosynthError(f"run {run_dir} already finished; evaluate it with algosynth eval {run_dir}, or start a new run")
+        trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)
+        if checkpoint.training is None:
+            raise CheckpointError(f"{checkpoint.path} holds weights only, not the training state needed to resume")
+        load_weights_into(trainer.controller, checkpoint)
+        trainer.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], checkpoint.training))
+        trainer.curriculum.load_state_dict(checkpoint.meta["curriculum"])
+        trainer.update = checkpoint.meta["global_step"]
+        return trainer
+
+    @property
+    def total_updates(self) -> int:
+        return self.config.train.epochs * self.config.rl.updates_per_epoch
+
+    def save(self, metrics: dict[str, Any]) -> Path:
+        training: dict[str, torch.Tensor] = {}
+        meta = {
+            "config": self.config.to_dict(),
+            "global_step": self.update,
+            "epoch": self.update / self.config.rl.updates_per_epoch,
+            "finished": self.finished,
+            "optimizer": optimizer_state_to_json(self.optimizer.state_dict(), training),
+            "curriculum": self.curriculum.state_dict(),
+            "metrics": metrics,
+        }
+        return save_checkpoint(self.run_dir / "checkpoints", self.update, self.controller.state_dict(), meta,
+                               training or None, keep=self.config.train.keep_checkpoints)
+
+    def _episodes(self, generator: torch.Generator):
+        """Greedy episodes at the current length (they drive the curriculum) and exploring ones at
+        lengths drawn from 1..current, so the controller keeps seeing every length it has learned."""
+        batch, rl, length = self.config.train.batch_size, self.config.rl, self.curriculum.length
+        greedy = max(1, round(batch * rl.greedy_share))
+        lengths = torch.cat([torch.full((greedy,), length), torch.randint(1, length + 1, (batch - greedy,), generator=generator)])
+        return self.task.generate(lengths, batch, generator, rl.step_slack), greedy
+
+    def train_update(self) -> dict[str, float]:
+        """One update from one batch of episodes; returns its loss terms and greedy accuracy."""
+        rl, seed = self.config.rl, self.config.train.seed
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + self.update)
+        episodes, greedy = self._episodes(generator)
+        self.controller.train()
+        if rl.algorithm == "q_lambda":
+            epsilon = torch.cat([torch.zeros(greedy), torch.full((len(episodes) - greedy,), rl.epsilon)])
+            trajectory = rollout(self.controller, episodes, "epsilon", epsilon, generator)
+            penalty = rl.penalty if self.curriculum.accuracy >= rl.penalty_after else 0.0
+            loss, parts = q_loss(trajectory, rl.lam, rl.gamma, penalty)
+            outcomes = trajectory.success[:greedy]
+        else:
+            trajectory = rollout(self.controller, episodes, "sample", generator=generator)
+            loss, parts = reinforce_loss(trajectory)
+            with torch.no_grad():
+                outcomes = rollout(self.controller, episodes, "greedy", keep_outputs=False).success[:greedy]
+        if not math.isfinite(float(loss.detach())):
+            raise TrainingDiverged(f"loss became {float(loss.detach())} at update {self.update}; lower optim.lr or set optim.clip")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.optim.clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.controller.parameters(), self.config.optim.clip)
+        self.optimizer.step()
+        self.update += 1
+        self.curriculum.record(outcomes.tolist())
+        return {**parts, "greedy_acc": float(outcomes.float().mean()), "length": self.curriculum.length}
+
+    def _prepare_run_dir(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        config_file = self.run_dir / "config.yaml"
+        if not config_file.exists():
+            config_file.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        metrics = self.run_dir / "metrics.jsonl"
+        if metrics.exists():
+            done = self.update // self.config.rl.updates_per_epoch
+            kept = [line for line in metrics.read_text().splitlines() if line and json.loads(line)["epoch"] <= done]
+            metrics.write_text("".join(line + "\n" for line in kept))
+
+    def _end_epoch(self, epoch: int, parts: list[dict[str, float]], seconds: float) -> dict[str, Any]:
+        keys = [k for k in parts[0] if k != "length"]
+        metrics = {"epoch": epoch, "step": self.update, **{k: sum(p[k] for p in parts) / len(parts) for k in keys},
+                   "length": self.curriculum.length, "window_acc": self.curriculum.accuracy, "solved": self.curriculum.solved,
+                   "seconds": seconds}
+        with (self.run_dir / "metrics.jsonl").open("a") as handle:
+            handle.write(json.dumps(metrics) + "\n")
+        if self.show_progress:
+            self.console.log(f"epoch {epoch}/{self.config.train.epochs}  length {metrics['length']}/{self.config.task.train_size}  "
+                             f"window acc {metrics['window_acc']:.3f}  ({seconds:.1f}s)")
+        return metrics
+
+    def fit(self) -> TrainResult:
+        """Train until the epochs are used up, or (with rl.stop_when_solved) the final length is mastered."""
+        cfg, started, metrics = self.config, time.time(), {}
+        self._prepare_run_dir()
+        per_epoch = cfg.rl.updates_per_epoch
+        with stop_requests() as stop:
+            while not self.finished and self.update < self.total_updates:
+                epoch_started, parts = time.time(), []
+                while self.update % per_epoch or not parts:
+                    parts.append(self.train_update())
+                    if stop:
+                        path = self.save(metrics)
+                        raise TrainingInterrupted(f"stopped by {stop[0]} at update {self.update}; checkpoint saved to {path}. "
+                                                  f"Continue with: algosynth train --resume {self.run_dir}")
+                    if cfg.rl.stop_when_solved and self.curriculum.solved:
+                        break
+                epoch = math.ceil(self.update / per_epoch)
+                metrics = self._end_epoch(epoch, parts, time.time() - epoch_started)
+                self.finished = self.update >= self.total_updates or (cfg.rl.stop_when_solved and self.curriculum.solved)
+                if self.finished or epoch % cfg.train.checkpoint_every == 0:
+                    self.save(metrics)
+        return TrainResult(self.run_dir, math.ceil(self.update / per_epoch), time.time() - started, metrics)

@@ -1,0 +1,157 @@
+"""Learning by acting: the dynamic discount and Q(lambda) targets against hand-computed values,
+the REINFORCE gradient check, the curriculum, checkpoint round trips and a real learning test."""
+
+import pytest
+import torch
+
+from algosynth.checkpoints import CheckpointError
+from algosynth.config import from_dict
+from algosynth.tape.controllers import Controller
+from algosynth.tape.curriculum import LengthCurriculum
+from algosynth.tape.evaluate import load_controller, success_rate
+from algosynth.tape.gradcheck import check_reinforce_gradient
+from algosynth.tape.qlearning import dynamic_discount_target, watkins_targets
+from algosynth.tape.reinforce import rewards_to_go
+from algosynth.tape.rollout import rollout
+from algosynth.tape.tasks import get_tape_task
+from algosynth.tape.trainer import TapeTrainer
+
+T, F = True, False
+
+
+def tape_config(**sections) -> dict:
+    base = {
+        "task": {"name": "tape_copy", "train_size": 5},
+        "model": {"name": "ff", "width": 16},
+        "optim": {"lr": 0.01, "weight_decay": 0.0, "clip": 1.0},
+        "train": {"epochs": 40, "batch_size": 64, "checkpoint_every": 1, "keep_checkpoints": 50, "device": "cpu"},
+        "eval": {"sizes": [20], "n": 50, "batch_size": 50},
+        "rl": {"epsilon": 0.2, "window": 100, "updates_per_epoch": 20},
+    }
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}
+    return base
+
+
+def test_dynamic_discount_by_hand():
+    # a correct write with 3 symbols left: (1 + 2 * 0.5) / 3; no write: (0 + 3 * 0.6) / 3; with gamma 0.9
+    reward, left = torch.tensor([1.0, 0.0, 0.0, 1.0]), torch.tensor([3.0, 3.0, 2.0, 1.0])
+    value, ended = torch.tensor([0.5, 0.6, 0.6, 0.7]), torch.tensor([F, F, T, F])
+    assert torch.allclose(dynamic_discount_target(reward, left, value, ended), torch.tensor([2 / 3, 0.6, 0.0, 1.0]))
+    assert torch.allclose(dynamic_discount_target(reward, left, value, ended, gamma=0.9),
+                          torch.tensor([(1 + 0.9 * 2 * 0.5) / 3, 0.9 * 0.6, 0.0, 1.0]))
+
+
+def test_watkins_q_lambda_targets_by_hand():
+    # one episode of 3 steps: write (correct), move, write (correct, last symbol); 2 symbols to write
+    rewards = torch.tensor([[1.0], [0.0], [1.0]])
+    left = torch.tensor([[2], [1], [1]])
+    next_max = torch.tensor([[0.8], [0.6], [0.0]])
+    ended = torch.tensor([[F], [F], [T]])
+    lam = 0.5
+    # all greedy: y2 = 1; y1 = (0 + 1*(0.5*0.6 + 0.5*1)) / 1 = 0.8; y0 = (1 + 1*(0.5*0.8 + 0.5*0.8)) / 2 = 0.9
+    greedy = torch.tensor([[T], [T], [T]])
+    assert torch.allclose(watkins_targets(rewards, left, next_max, greedy, ended, lam), torch.tensor([[0.9], [0.8], [1.0]]))
+    # step 2 explored: the trace is cut there, y1 = 0 + 0.6; y0 unchanged as step 1 stayed greedy: (1 + 0.5*0.8 + 0.5*0.6) / 2
+    greedy = torch.tensor([[T], [T], [F]])
+    assert torch.allclose(watkins_targets(rewards, left, next_max, greedy, ended, lam), torch.tensor([[0.85], [0.6], [1.0]]))
+    # lambda = 0 is one-step Q-learning with the dynamic discount
+    assert torch.allclose(watkins_targets(rewards, left, next_max, greedy, ended, 0.0), torch.tensor([[0.9], [0.6], [1.0]]))
+
+
+def test_rewards_to_go():
+    assert torch.equal(rewards_to_go(torch.tensor([[1.0], [0.0], [1.0], [1.0]])), torch.tensor([[3.0], [2.0], [2.0], [1.0]]))
+
+
+@pytest.mark.parametrize("kind, use_baseline", [("ff", False), ("gru", True)])
+def test_reinforce_estimator_matches_the_exact_gradient(kind, use_baseline):
+    """Every one of the 4**3 action sequences on a 2-symbol copy; the symbol head always writes 3,
+    so the first write earns +1 and the second (4 expected) ends the episode."""
+    torch.manual_seed(0)
+    task = get_tape_task("copy")
+    controller = Controller(kind, task.num_actions, 6)
+    with torch.no_grad():
+        controller.symbol.weight.zero_()
+        controller.symbol.bias.copy_(torch.nn.functional.one_hot(torch.tensor(3), 10).float())
+    episode = task.generate(2, 1, 0)
+    episode.targets[0, :2] = torch.tensor([3, 4])
+    check = check_reinforce_gradient(controller, episode, steps=3, samples=30_000, seed=1, use_baseline=use_baseline)
+    assert 0.3 < check.expected_reward < 1.0 and check.exact.norm() > 0.01
+    assert check.cosine > 0.99 and check.relative_error < 0.1, (check.cosine, check.relative_error)
+
+
+def test_curriculum_lengthens_only_on_a_full_window_at_threshold():
+    curriculum = LengthCurriculum(start=2, step=2, final=6, window=4, threshold=0.8)
+    assert not curriculum.record([T, T, T])
+    assert not curriculum.record([F]) and curriculum.length == 2
+    assert curriculum.record([T, T, T, T]) and curriculum.length == 4 and curriculum.accuracy == 0.0
+    assert curriculum.record([T, T, T, T]) and curriculum.length == 6
+    curriculum.record([T, F, T, T])
+    assert not curriculum.solved
+    curriculum.record([T])
+    assert not curriculum.solved
+    curriculum.record([T])
+    assert curriculum.solved and curriculum.length == 6
+    restored = LengthCurriculum(2, 2, 6, 4, 0.8)
+    restored.load_state_dict(curriculum.state_dict())
+    assert restored.length == 6 and restored.solved
+
+
+def test_copy_is_learned_at_short_lengths_and_runs_at_four_times_the_length(tmp_path):
+    config = from_dict(tape_config())
+    result = TapeTrainer(config, tmp_path / "run", show_progress=False).fit()
+    assert result.last_metrics["solved"], result.last_metrics
+    controller, _, task = load_controller(tmp_path / "run")
+    assert success_rate(controller, task, 4 * config.task.train_size, 100, 100, seed=7, slack=2.0).success_rate >= 0.99
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
+    config = from_dict(tape_config(train={"epochs": 2}, rl={"updates_per_epoch": 5, "stop_when_solved": False}))
+    TapeTrainer(config, tmp_path / "whole", show_progress=False).fit()
+    TapeTrainer(from_dict(tape_config(train={"epochs": 1}, rl={"updates_per_epoch": 5, "stop_when_solved": False})),
+                tmp_path / "halves", show_progress=False).fit()
+    halves = tmp_path / "halves"
+    meta = halves / "checkpoints" / "step_000000005" / "meta.json"
+    meta.write_text(meta.read_text().replace('"epochs": 1', '"epochs": 2').replace('"finished": true', '"finished": false'))
+    TapeTrainer.resume(halves, show_progress=False).fit()
+    whole, _, _ = load_controller(tmp_path / "whole")
+    resumed, _, _ = load_controller(halves)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_checkpoint_round_trip_and_refusal_of_another_task(tmp_path):
+    config = from_dict(tape_config(train={"epochs": 1}, rl={"updates_per_epoch": 3}))
+    trainer = TapeTrainer(config, tmp_path / "run", show_progress=False)
+    trainer.fit()
+    loaded, _, task = load_controller(tmp_path / "run", "copy")
+    episodes = task.generate(6, 8, 0)
+    with torch.no_grad():
+        a = rollout(trainer.controller.eval(), episodes)
+        b = rollout(loaded, episodes)
+    assert torch.equal(a.scores, b.scores) and torch.equal(a.actions, b.actions)
+    with pytest.raises(CheckpointError, match="trained on tape_copy with a ff controller, not on tape_reverse"):
+        load_controller(tmp_path / "run", "reverse")
+
+
+def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
+    config = from_dict(tape_config(train={"epochs": 1}, rl={"algorithm": "reinforce", "updates_per_epoch": 3}))
+    trainer = TapeTrainer(config, tmp_path / "run", show_progress=False)
+    before = {k: v.clone() for k, v in trainer.controller.state_dict().items()}
+    metrics = trainer.fit().last_metrics
+    assert {"policy_loss", "baseline_loss", "symbol_loss"} <= set(metrics)
+    for key in ("actions.weight", "baseline.weight", "symbol.weight"):
+        assert not torch.equal(before[key], trainer.controller.state_dict()[key]), key
+
+
+@pytest.mark.parametrize("sets, message", [
+    ({"model": {"name": "dt_net"}}, "not a tape controller"),
+    ({"rl": {"algorithm": "sarsa"}}, "rl.algorithm"),
+    ({"rl": {"start_length": 9}}, "rl.start_length"),
+    ({"rl": {"epsilon": 1.5}}, "rl.epsilon"),
+])
+def test_bad_tape_configs_are_refused(sets, message):
+    from algosynth.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        from_dict(tape_config(**sets))

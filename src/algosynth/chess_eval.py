@@ -129,7 +129,8 @@ def _engine_best(board, engine: Path | None, depth: int) -> tuple[str | None, st
     with chess.engine.SimpleEngine.popen_uci(str(path)) as sf:
         sf.configure({"Threads": 1})
         info = sf.analyse(board, chess.engine.Limit(depth=depth))
-    return info["pv"][0].uci(), f"{sf.id.get('name', 'Stockfish')} at depth {depth}"
+        name = sf.id.get("name", "Stockfish")
+    return info["pv"][0].uci(), f"{name} at depth {depth}"
 
 
 @torch.no_grad()

@@ -21,7 +21,7 @@ from algosynth.errors import AlgosynthError
 from algosynth.memory import fit_batch_size
 from algosynth.models.registry import build_model
 from algosynth.tasks import Batch, Task, get_task
-from algosynth.think import think
+from algosynth.think import planned_iters, think
 from algosynth.train import pick_device
 
 PRECISIONS = ("fp32", "bf16", "tf32")
@@ -135,7 +135,7 @@ def _summarise(size: int, n: int, source: str, chunks: list[dict], halt_after: i
 def evaluate_data(model, task: Task, data: Batch, size: int, iters: int, batch_size: int, device: torch.device,
                   halt_after: int | None = None, precision: str = "fp32", source: str = "generated") -> SizeResult:
     """Accuracy curve on a given set of instances, in memory-sized chunks."""
-    iters = min(iters, model.max_iters or iters)
+    iters = planned_iters(model, data.inputs, min(iters, model.max_iters or iters))
     chunk = fit_batch_size(model, tuple(data.inputs.shape[1:]), batch_size, device, f"size {size}")
     chunks = [evaluate_batch(model, task, data.select(slice(start, start + chunk)).to(device), iters, halt_after, precision)
               for start in range(0, len(data), chunk)]

@@ -10,7 +10,7 @@ import torch
 from algosynth.checkpoints import CheckpointError, load_checkpoint, load_weights_into
 from algosynth.config import Config, from_dict
 from algosynth.tape.controllers import Controller, build_controller
-from algosynth.tape.rollout import rollout
+from algosynth.tape.rollout import one_thread, rollout
 from algosynth.tape.tasks import TAPE_TASKS, TapeTask, get_tape_task
 
 
@@ -59,7 +59,8 @@ def evaluate_tape(path: Path, sizes: list[int], n: int, batch_size: int, seed: i
     controller, config, task = load_controller(path)
     results = []
     for size in sizes:
-        result = success_rate(controller, task, size, n, batch_size, seed, config.rl.step_slack)
+        with one_thread():
+            result = success_rate(controller, task, size, n, batch_size, seed, config.rl.step_slack)
         results.append(asdict(result))
         if on_size is not None:
             on_size(result)

@@ -28,7 +28,7 @@ from algosynth.tape.controllers import build_controller
 from algosynth.tape.curriculum import LengthCurriculum
 from algosynth.tape.qlearning import q_loss
 from algosynth.tape.reinforce import reinforce_loss
-from algosynth.tape.rollout import rollout
+from algosynth.tape.rollout import one_thread, rollout
 from algosynth.tape.tasks import TAPE_TASKS
 from algosynth.train import TrainingDiverged, TrainingInterrupted, TrainResult, make_optimizer, stop_requests
 
@@ -157,7 +157,7 @@ class TapeTrainer:
         cfg, started, metrics = self.config, time.time(), {}
         self._prepare_run_dir()
         per_epoch = cfg.rl.updates_per_epoch
-        with stop_requests() as stop:
+        with stop_requests() as stop, one_thread():
             while not self.finished and self.update < self.total_updates:
                 epoch_started, parts = time.time(), []
                 while self.update % per_epoch or not parts:

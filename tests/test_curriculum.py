@@ -1,0 +1,100 @@
+"""The curriculum: when it advances, what it draws, and that a resumed run is bitwise the same."""
+
+import shutil
+
+import pytest
+import torch
+
+from algosynth.checkpoints import list_checkpoints, load_checkpoint
+from algosynth.config import ConfigError, from_dict
+from algosynth.curriculum import Curriculum
+from algosynth.train import Trainer
+
+from test_neural_gpu import ngpu_config
+
+
+def curriculum_config(tasks=None, **curriculum):
+    settings = {"enabled": True, "start_size": 1, "window": 3, "threshold": 0.1, "any_size_share": 0.0}
+    settings.update(curriculum)
+    if tasks:
+        settings["tasks"] = tasks
+    task = {"name": tasks[-1] if tasks else "badd", "train_size": 3}
+    return from_dict(ngpu_config(task=task, curriculum=settings))
+
+
+def test_advances_when_the_window_error_falls_under_the_threshold():
+    curriculum = Curriculum(curriculum_config())
+    assert [curriculum.record(e) for e in (0.5, 0.0, 0.0)] == [False, False, False]  # window mean 0.17
+    assert curriculum.record(0.0)  # last three: 0, 0, 0
+    assert curriculum.state.size == 2 and curriculum.state.errors == [] and curriculum.state.advances == 1
+    assert [curriculum.record(0.09) for _ in range(3)] == [False, False, True]
+    assert curriculum.state.size == 3 and curriculum.finished
+    assert not any(curriculum.record(0.0) for _ in range(5))  # nowhere left to go
+
+
+def test_any_size_batches_do_not_count_toward_advancing():
+    curriculum = Curriculum(curriculum_config(any_size_share=1.0))
+    curriculum.draw(0)
+    assert curriculum.last_any_size
+    assert not any(curriculum.record(0.0) for _ in range(5)) and curriculum.state.errors == []
+
+
+def test_draws_stay_under_the_current_size_and_repeat_exactly():
+    curriculum = Curriculum(curriculum_config(start_size=2, any_size_share=0.5))
+    sizes, anys = [], []
+    for step in range(200):
+        batch = curriculum.draw(step)
+        sizes.append((batch.inputs.shape[-1] - 1) // 2)
+        anys.append(curriculum.last_any_size)
+    assert all(size <= 2 for size, any_size in zip(sizes, anys) if not any_size)
+    assert set(sizes) == {1, 2, 3} and 60 < sum(anys) < 140
+    again = Curriculum(curriculum_config(start_size=2, any_size_share=0.5))
+    assert torch.equal(again.draw(17).inputs, curriculum.draw(17).inputs)
+
+
+def test_base_curriculum_moves_through_its_tasks_in_order():
+    curriculum = Curriculum(curriculum_config(tasks=["addition_base2", "addition_base4", "addition_base10"]))
+    seen = []
+    for _ in range(12):
+        seen.append((curriculum.task.name, curriculum.state.size))
+        for _ in range(3):
+            curriculum.record(0.0)
+    assert seen[:7] == [("addition_base2", 1), ("addition_base2", 2), ("addition_base2", 3),
+                        ("addition_base4", 1), ("addition_base4", 2), ("addition_base4", 3), ("addition_base10", 1)]
+    assert curriculum.finished and curriculum.task.name == "addition_base10"
+    fresh = Curriculum(curriculum_config(tasks=["addition_base2", "addition_base4", "addition_base10"]))
+    fresh.load_state_dict({"stage": 1, "size": 2, "errors": [], "advances": 4})
+    digits = fresh.draw(0).targets
+    assert int(digits.max()) == 3  # base-4 results
+
+
+@pytest.mark.parametrize("tasks, message", [
+    (["addition_base2", "nonsense"], "unknown task 'nonsense'"),
+    (["addition_base10", "addition_base2"], "must end with task.name"),
+])
+def test_bad_curriculum_tasks_are_refused(tasks, message):
+    config = ngpu_config(task={"name": "badd", "train_size": 3}, curriculum={"enabled": True, "tasks": tasks})
+    with pytest.raises(ConfigError, match=message):
+        from_dict(config)
+
+
+def test_curriculum_run_resumes_bitwise_and_grows_the_pull(tmp_path):
+    config = from_dict(ngpu_config(
+        task={"train_size": 3, "n_train": 24},
+        model={"relax_sets": 2, "relax_pull": 0.01, "relax_growth": 1.5, "relax_tie_at": 10.0},
+        optim={"lr": 0.01},
+        curriculum={"enabled": True, "start_size": 1, "window": 1, "threshold": 1.0, "any_size_share": 0.25},
+        train={"epochs": 3, "batch_size": 8, "checkpoint_every": 1, "keep_checkpoints": 10},
+    ))
+    Trainer(config, tmp_path / "whole", show_progress=False).fit()
+    Trainer(config, tmp_path / "split", show_progress=False).fit()
+    for later in list_checkpoints(tmp_path / "split" / "checkpoints")[1:]:
+        shutil.rmtree(later)  # as if the run died after epoch 1
+    Trainer.resume(tmp_path / "split", show_progress=False).fit()
+    whole, split = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "split")
+    assert whole.meta["curriculum"] == split.meta["curriculum"]
+    advances = whole.meta["curriculum"]["advances"]
+    assert advances >= 2  # the test means something only if the curriculum moved
+    assert whole.weights["pull_weight"].item() == pytest.approx(0.01 * 1.5**advances)
+    for key in whole.weights:
+        assert torch.equal(whole.weights[key], split.weights[key]), key

@@ -1,0 +1,186 @@
+"""The Neural GPU: gate cutoff, CGRU and masking against hand values, relaxation, gradient noise,
+checkpoints, the memory refusal, and a real learning test that extrapolates."""
+
+import math
+
+import pytest
+import torch
+
+from algosynth.checkpoints import load_checkpoint, load_weights_into
+from algosynth.config import from_dict
+from algosynth.errors import AlgosynthError
+from algosynth.evaluate import load_model
+from algosynth.memory import fit_batch_size
+from algosynth.models.neural_gpu import CGRU, GridState, NeuralGPU, gate_cutoff
+from algosynth.models.registry import build_model
+from algosynth.tasks import get_task
+from algosynth.think import think
+from algosynth.train import Trainer
+
+from conftest import tiny_config
+
+SPEC = get_task("badd").spec
+
+
+def ngpu_config(**sections) -> dict:
+    """A Neural GPU on 3-bit binary addition, small enough for unit tests."""
+    base = {
+        "task": {"name": "badd", "train_size": 3, "n_train": 32, "n_val": 8},
+        "model": {"name": "neural_gpu", "width": 4},
+        "loss": {"name": "final", "iters": 1},
+        "optim": {"warmup_epochs": 0, "schedule": "constant", "weight_decay": 0.0},
+        "train": {"batch_size": 8, "epochs": 2},
+    }
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}
+    extra = {name: base.pop(name) for name in ("curriculum",) if name in base}
+    return tiny_config(**base) | extra
+
+
+def final_logits(model, x):
+    thought = None
+    for thought in think(model, x, model.iters_for(x)):
+        pass
+    return thought.logits, thought.state
+
+
+def test_gate_cutoff_hand_values():
+    x = torch.tensor([0.0, math.log(1 / 3), 3.0, -3.0, 50.0, -50.0])
+    # sigmoid: 1/2, 1/4, > 11/12, < 1/12: the cutoff saturates exactly beyond |x| = ln 11.
+    assert torch.allclose(gate_cutoff(x), torch.tensor([0.5, 0.2, 1.0, 0.0, 1.0, 0.0]), atol=1e-6)
+    assert gate_cutoff(torch.tensor(3.0)) == 1.0 and gate_cutoff(torch.tensor(-3.0)) == 0.0
+
+
+@pytest.mark.parametrize("update_bias, reset_bias, expected", [
+    (10.0, 0.0, lambda s: s),                                     # update gate shut: state kept exactly
+    (-10.0, -10.0, lambda s: torch.tanh(torch.full_like(s, 0.3))),  # all new: tanh(bias) since reset zeroes s
+    (0.0, 10.0, lambda s: 0.5 * s + 0.5 * torch.tanh(2 * s + 0.3)),  # half and half, reset open
+])
+def test_cgru_against_hand_values(update_bias, reset_bias, expected):
+    cgru = CGRU(width=1, sets=1)
+    with torch.no_grad():
+        cgru.gate_weight.zero_()
+        cgru.gate_bias.copy_(torch.tensor([[update_bias, reset_bias]]))
+        cgru.candidate_weight.zero_()
+        cgru.candidate_weight[0, 0, 0, 1, 1] = 2.0  # centre tap only: a pointwise map
+        cgru.candidate_bias.fill_(0.3)
+    s = torch.tensor([-0.7, 0.1, 0.9]).view(1, 1, 3, 1).expand(1, 1, 3, 4).contiguous()
+    assert torch.allclose(cgru(s, 0), expected(s), atol=1e-6)
+
+
+def test_state_starts_with_symbols_in_the_first_row_and_runs_2n_steps():
+    model = NeuralGPU(SPEC, width=6)
+    x = get_task("badd").generate(4, 2, 0).inputs
+    h = model.init_state(x)
+    assert h.grid.shape == (2, 6, 9, 4) and h.t == 0
+    assert torch.equal(h.grid[..., 0], model.embed(x)) and not h.grid[..., 1:].any()
+    assert model.iters_for(x) == 18
+
+
+def test_padding_is_masked_so_a_padded_instance_thinks_like_the_unpadded_one():
+    torch.manual_seed(0)
+    model = NeuralGPU(SPEC, width=6).eval()
+    with torch.no_grad():
+        for p in model.cgrus.parameters():
+            p.add_(0.5)  # biases far from zero: unmasked padding would fill with tanh(bias) and leak back
+    x = get_task("badd").generate(3, 4, 1).inputs  # length 7
+    padded = torch.cat([x, torch.zeros(4, x.shape[1], 5)], dim=2)  # length 12: five columns with no symbol
+    with torch.no_grad():
+        h = model.init_state(x)
+        hp = model.init_state(padded)
+        for _ in range(2 * 12):
+            h, hp = model.step(x, h), model.step(padded, hp)
+        assert not hp.grid[:, :, 7:].any()  # padding zero after every step
+        assert torch.allclose(model.readout(hp)[..., :7], model.readout(h), atol=1e-5)
+
+
+def test_relaxed_sets_are_used_round_robin():
+    torch.manual_seed(0)
+    relaxed = NeuralGPU(SPEC, width=4, relax_sets=3, relax_pull=0.1).eval()
+    single = NeuralGPU(SPEC, width=4).eval()
+    single.load_state_dict({k: v[1:2] if k.startswith("cgrus") else v for k, v in relaxed.state_dict().items()
+                            if k != "tied"} | {"tied": single.tied}, strict=True)
+    x = get_task("badd").generate(3, 2, 0).inputs
+    grid = torch.rand(2, 4, 7, 4)
+    with torch.no_grad():
+        assert torch.allclose(relaxed.step(x, GridState(grid, 4)).grid, single.step(x, GridState(grid, 0)).grid)
+        assert not torch.allclose(relaxed.step(x, GridState(grid, 5)).grid, single.step(x, GridState(grid, 0)).grid)
+
+
+def test_relaxation_pull_and_averaging_against_hand_values():
+    model = NeuralGPU(SPEC, width=3, relax_sets=2, relax_pull=0.25, relax_growth=2.0, relax_tie_at=1.0)
+    with torch.no_grad():
+        for p in model.cgrus.parameters():
+            p.copy_(p[:1].expand_as(p))  # all sets equal ...
+        model.cgrus[0].gate_bias.copy_(torch.tensor([[0.0] * 6, [2.0] * 6]))  # ... except one bias: 0 and 2
+    # mean 1, each of 2 sets x 6 entries off by 1: the sum of squares is 12.
+    assert model.penalty().item() == pytest.approx(0.25 * 12)
+    model.curriculum_advanced()
+    assert model.pull_weight.item() == 0.5 and not model.tied
+    assert model.penalty().item() == pytest.approx(0.5 * 12)
+    model.curriculum_advanced()  # lambda reaches 1.0: the sets are averaged into one
+    assert model.tied and model.penalty().item() == 0.0
+    assert torch.equal(model.cgrus[0].gate_bias, torch.ones(2, 6))
+    x = get_task("badd").generate(3, 2, 0).inputs
+    grid = torch.rand(2, 3, 7, 4)
+    with torch.no_grad():
+        assert torch.equal(model.step(x, GridState(grid, 0)).grid, model.step(x, GridState(grid, 1)).grid)
+
+
+def test_trainer_thinks_2n_steps_and_adds_the_pull_to_the_loss(tmp_path):
+    config = from_dict(ngpu_config(model={"relax_sets": 2, "relax_pull": 0.5}))
+    trainer = Trainer(config, tmp_path, show_progress=False)
+    seen = []
+    inner = trainer.loss_fn
+
+    def recording(model, batch, T, rng):
+        out = inner(model, batch, T, rng)
+        seen.append((T, batch.inputs.shape[-1], float(out.loss)))
+        return out
+
+    trainer.loss_fn = recording
+    batch = get_task("badd").generate(3, 8, 0)
+    penalty = float(trainer.model.penalty())
+    loss, _ = trainer._train_step(batch)
+    assert seen[0][0] == 2 * seen[0][1] == 14
+    assert penalty > 0 and loss == pytest.approx(seen[0][2] + penalty, rel=1e-5)
+
+
+def test_gradient_noise_reaches_the_update(tmp_path):
+    sigma = 0.01
+    sgd = {"name": "sgd", "lr": 1.0, "momentum": 0.0, "clip": None}
+    batch = get_task("badd").generate(3, 8, 0)
+    updates = []
+    for noise in (0.0, sigma):
+        config = from_dict(ngpu_config(optim={**sgd, "grad_noise": noise}))
+        trainer = Trainer(config, tmp_path / str(noise), show_progress=False)
+        before = torch.cat([p.detach().flatten().clone() for p in trainer.model.parameters()])
+        trainer._train_step(batch)
+        updates.append(torch.cat([p.detach().flatten() for p in trainer.model.parameters()]) - before)
+    noise = updates[1] - updates[0]  # lr 1 and plain SGD: the update differs by exactly the noise (step 0)
+    assert noise.std().item() == pytest.approx(sigma, rel=0.15)
+    assert abs(noise.mean().item()) < sigma / 10
+
+
+def test_checkpoint_round_trip_keeps_relaxation_state(tmp_path):
+    config = from_dict(ngpu_config(model={"relax_sets": 2, "relax_pull": 0.3}, train={"epochs": 1}))
+    trainer = Trainer(config, tmp_path, show_progress=False)
+    trainer.model.curriculum_advanced()
+    trainer.fit()
+    model = build_model(config.model, SPEC)
+    load_weights_into(model, load_checkpoint(tmp_path))
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    assert model.pull_weight.item() == pytest.approx(0.6)
+    loaded, _, _ = load_model(tmp_path, torch.device("cpu"))
+    x = get_task("badd").generate(5, 4, 3).inputs
+    with torch.no_grad():
+        assert torch.equal(final_logits(loaded, x)[0], final_logits(trainer.model.eval(), x)[0])
+
+
+def test_an_over_long_length_is_refused_before_allocating():
+    model = NeuralGPU(SPEC, width=24)
+    with pytest.raises(AlgosynthError, match=r"^size 50000000 needs about .* GiB per instance.*use a smaller size") as info:
+        fit_batch_size(model, (11, 10**8), 50, torch.device("cpu"), "size 50000000")
+    assert "\n" not in str(info.value)
+    assert fit_batch_size(model, (11, 4001), 50, torch.device("cpu"), "size 2000") == 50

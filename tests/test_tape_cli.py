@@ -1,0 +1,63 @@
+"""The tape commands end to end: train a preset, eval its success rate, solve one input, resume,
+and one clear line (exit 2) for every bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["--set", "task.train_size=4", "--set", "train.epochs=1", "--set", "rl.updates_per_epoch=3", "--set", "model.width=8"]
+
+
+def algosynth(*args):
+    return subprocess.run([sys.executable, "-m", "algosynth", *map(str, args)], capture_output=True, text=True)
+
+
+def assert_clean_failure(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def reverse_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("tape") / "run"
+    result = algosynth("train", "tape_reverse_ff", "--out", run, *TINY)
+    assert result.returncode == 0, result.stderr
+    return run
+
+
+def test_train_eval_solve(reverse_run):
+    assert (reverse_run / "metrics.jsonl").exists() and (reverse_run / "config.yaml").exists()
+    result = algosynth("eval", reverse_run, "--sizes", "5,12", "--n", "7")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((reverse_run / "eval.json").read_text())
+    assert report["task"] == "tape_reverse" and [s["size"] for s in report["sizes"]] == [5, 12]
+    assert all(0.0 <= s["success_rate"] <= 1.0 and s["n"] == 7 for s in report["sizes"])
+    assert "success rate" in result.stdout
+    result = algosynth("solve", "tape", "--task", "reverse", "--input", "3141", "--checkpoint", reverse_run)
+    assert result.returncode == 0, result.stderr
+    assert "tape      . 3 1 4 1 # ." in result.stdout and "t=0" in result.stdout and "expected  1413" in result.stdout
+
+
+def test_resume_of_a_finished_tape_run_is_refused(reverse_run):
+    assert_clean_failure(algosynth("train", "--resume", reverse_run), "already finished")
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["solve", "tape", "--task", "reverse", "--input", "31x4"], ["'x' is not in the reverse task's alphabet"]),
+    (["solve", "tape", "--task", "reverse", "--input", ""], ["length 0"]),
+    (["solve", "tape", "--task", "add2", "--input", "3141"], ["reads a grid"]),
+    (["solve", "tape", "--task", "juggle", "--input", "3141"], ["unknown tape task 'juggle'"]),
+    (["train", "tape_reverse_ff", "--set", "model.name=transformer"], ["not a tape controller"]),
+])
+def test_bad_input_is_one_line(args, fragments):
+    assert_clean_failure(algosynth(*args), *fragments)
+
+
+def test_checkpoint_of_another_task_is_refused(reverse_run):
+    result = algosynth("solve", "tape", "--task", "copy", "--input", "3141", "--checkpoint", reverse_run)
+    assert_clean_failure(result, "trained on tape_reverse with a ff controller, not on tape_copy")

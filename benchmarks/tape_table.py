@@ -17,7 +17,9 @@ def main(runs: Path) -> None:
         for size in json.loads(eval_file.read_text())["sizes"]:
             table[preset][size["size"]].append(100 * size["success_rate"])
         last = [json.loads(line) for line in (eval_file.parent / "metrics.jsonl").read_text().splitlines() if line][-1]
-        trained[preset].append(f"{last['step']} updates, length {last['length']}{' solved' if last['solved'] else ''}")
+        seconds = sum(json.loads(line)["seconds"] for line in (eval_file.parent / "metrics.jsonl").read_text().splitlines() if line)
+        state = "solved" if last["solved"] else f"not solved (window accuracy {last['window_acc']:.2f})"
+        trained[preset].append(f"{last['step']} updates, {seconds / 60:.1f} min, length {last['length']} {state}")
     print("| preset | seeds | " + " | ".join(f"length {s}" for s in (100, 1000)) + " | training (per seed) |")
     print("|---|---|---|---|---|")
     for preset, sizes in table.items():

@@ -10,7 +10,7 @@ from algosynth.tape.controllers import Controller
 from algosynth.tape.curriculum import LengthCurriculum
 from algosynth.tape.evaluate import load_controller, success_rate
 from algosynth.tape.gradcheck import check_reinforce_gradient
-from algosynth.tape.qlearning import dynamic_discount_target, watkins_targets
+from algosynth.tape.qlearning import dynamic_discount_target, q_loss, watkins_targets
 from algosynth.tape.reinforce import rewards_to_go
 from algosynth.tape.rollout import rollout
 from algosynth.tape.tasks import get_tape_task
@@ -155,3 +155,24 @@ def test_bad_tape_configs_are_refused(sets, message):
 
     with pytest.raises(ConfigError, match=message):
         from_dict(tape_config(**sets))
+
+
+@pytest.mark.parametrize("name", ["tape_copy", "tape_reverse"])
+def test_shipped_tape_models_write_sequences_20x_their_training_length(name):
+    controller, config, task = load_controller(name)
+    assert config.task.train_size == 10
+    assert success_rate(controller, task, 200, 20, 20, seed=5, slack=2.0).success_rate == 1.0
+
+
+def test_penalty_pushes_q_values_outside_zero_one_back_by_hand():
+    # every Q-hat is 1.5: each of the 4 actions is 0.5 above 1, so the penalty is 4 * 0.25 per step
+    task = get_tape_task("copy")
+    controller = Controller("ff", task.num_actions, 4)
+    with torch.no_grad():
+        controller.actions.weight.zero_()
+        controller.actions.bias.fill_(1.5)
+    trajectory = rollout(controller, task.generate(3, 5, 0), "epsilon", 0.5, torch.Generator().manual_seed(0))
+    plain, parts = q_loss(trajectory, lam=0.5)
+    penalised, _ = q_loss(trajectory, lam=0.5, penalty=2.0)
+    assert parts["q_outside"] == pytest.approx(1.0)
+    assert float((penalised - plain).detach()) == pytest.approx(2.0)

@@ -133,7 +133,7 @@ def _repeat_copy(lengths, gen):
     return tape[:, None], _starts(batch), targets, k * lengths, 2 + k * (2 * lengths + 2)
 
 
-def _column_sums(rows: torch.Tensor, lengths: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
+def column_sums(rows: torch.Tensor, lengths: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
     """Digits (least significant first) of the sum of ``rows`` [B, R, W] (times ``factor``), W digits long."""
     values = rows.clamp(min=0).sum(1) if factor is None else rows[:, 0].clamp(min=0) * factor[:, None]
     out, carry = torch.empty_like(values), torch.zeros(len(values), dtype=torch.long)
@@ -143,7 +143,7 @@ def _column_sums(rows: torch.Tensor, lengths: torch.Tensor, factor: torch.Tensor
     return torch.where(torch.arange(values.shape[1]) <= lengths[:, None], out, -1)
 
 
-def _with_zero_column(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def with_zero_column(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Append one 0 digit after each number so the answer's extra digit has a column to be written at."""
     values = torch.cat([values, torch.full((*values.shape[:-1], 1), -1)], -1)
     column = torch.arange(values.shape[-1])
@@ -154,8 +154,8 @@ def _addition(rows: int):
     def layout(lengths, gen):
         n = int(lengths.max())
         numbers = torch.stack([_digits(lengths, n, gen) for _ in range(rows)], 1)
-        numbers = _with_zero_column(numbers, lengths)
-        return _symbols(numbers), _starts(len(lengths)), _column_sums(numbers, lengths), lengths + 1, rows * (lengths + 1)
+        numbers = with_zero_column(numbers, lengths)
+        return _symbols(numbers), _starts(len(lengths)), column_sums(numbers, lengths), lengths + 1, rows * (lengths + 1)
 
     return layout
 
@@ -163,12 +163,12 @@ def _addition(rows: int):
 def _multiplication(lengths, gen):
     """Row 0: an n-digit number; row 1: one digit under its first column. Output: their product."""
     batch, n = len(lengths), int(lengths.max())
-    number = _with_zero_column(_digits(lengths, n, gen), lengths)
+    number = with_zero_column(_digits(lengths, n, gen), lengths)
     factor = torch.randint(0, 10, (batch,), generator=gen)
     second = torch.full_like(number, -1)
     second[:, 0] = factor
     grid = torch.stack([number, second], 1)
-    return _symbols(grid), _starts(batch), _column_sums(grid, lengths, factor), lengths + 1, lengths + 3
+    return _symbols(grid), _starts(batch), column_sums(grid, lengths, factor), lengths + 1, lengths + 3
 
 
 def _walk(lengths, gen):

@@ -6,7 +6,7 @@ import torch
 
 from algosynth.errors import AlgosynthError
 from algosynth.tape.tasks import (
-    BLANK, DIGIT_CHARS, END, MAX_REPEATS, START_MARK, SYMBOLS, Episodes, TapeTask, _column_sums, _with_zero_column,
+    BLANK, DIGIT_CHARS, END, MAX_REPEATS, START_MARK, SYMBOLS, Episodes, TapeTask, column_sums, with_zero_column,
     digit, from_layout,
 )
 
@@ -74,16 +74,16 @@ def _arithmetic(task: TapeTask, text: str) -> Episodes:
     if task.name == "mult":
         if len(rows[1]) != 1:
             raise TapeInputError(f"the mult task multiplies by one digit: the second row must be a single digit, got {rows[1]!r}")
-        number = _with_zero_column(_values(rows[0]), torch.tensor(n))
+        number = with_zero_column(_values(rows[0]), torch.tensor(n))
         second = torch.full_like(number, -1)
         second[0] = int(rows[1])
         values = torch.stack([number, second])
-        targets = _column_sums(values[None], torch.tensor([n]), torch.tensor([int(rows[1])]))[0]
+        targets = column_sums(values[None], torch.tensor([n]), torch.tensor([int(rows[1])]))[0]
         return _grid_episode(task, torch.where(values >= 0, digit(values), BLANK), targets, n + 3)
     if len({len(row) for row in rows}) != 1:
         raise TapeInputError(f"the rows of {text!r} differ in length; pad the shorter numbers with zeros on the right (least significant digit first)")
-    values = _with_zero_column(torch.stack([_values(row) for row in rows]), torch.tensor(n))
-    targets = _column_sums(values[None], torch.tensor([n]))[0]
+    values = with_zero_column(torch.stack([_values(row) for row in rows]), torch.tensor(n))
+    targets = column_sums(values[None], torch.tensor([n]))[0]
     return _grid_episode(task, digit(values), targets, len(rows) * (n + 1))
 
 

@@ -32,12 +32,13 @@ def _accuracy(model, batch, table, iters: int) -> tuple[float, float]:
 
 
 def test_a_small_dt_net_learns_mates_in_one_it_never_saw():
-    """Mates in one from the shipped set: 1,000 to train on, 300 others to test. A random legal move
+    """Mates in one from the shipped set: the first 1,000 to train on, the next 300 to test (the set
+    grows by appending, so these stay the same puzzles). A random legal move
     is right about 1 time in 30 and the untrained network does no better; after 300 steps (about
     40 s on 2 cores) the network must find the mate in clearly more positions than that."""
     mates = [p for p in load_split("easy") if p.kind == "mate" and p.difficulty == 1]
     assert len(mates) >= 1300
-    train, test = encode_puzzles(mates[:1000]), mates[-300:]
+    train, test = encode_puzzles(mates[:1000]), mates[1000:1300]
     test_batch, table = encode_puzzles(test), legal_moves_table(test)
     random_move = float(torch.mean(1.0 / table.valid.sum(1).float()))
     torch.manual_seed(0)
@@ -52,9 +53,11 @@ def test_a_small_dt_net_learns_mates_in_one_it_never_saw():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
         optimizer.step()
     top2, decoder = _accuracy(model, test_batch, table, 6)
-    assert untrained <= 2 * random_move
-    assert decoder >= max(0.15, 4 * random_move)
-    assert top2 >= 0.04
+    measured = f"untrained {untrained:.3f}, trained: decoder {decoder:.3f}, top-2 {top2:.3f}; random move {random_move:.3f}"
+    assert untrained <= 2 * random_move, measured
+    assert decoder >= max(0.15, 4 * random_move), measured
+    assert top2 >= 0.04, measured
+    print(measured)
 
 
 @pytest.fixture(scope="module")

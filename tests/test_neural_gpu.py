@@ -9,7 +9,7 @@ import torch
 from algosynth.checkpoints import load_checkpoint, load_weights_into
 from algosynth.config import from_dict
 from algosynth.errors import AlgosynthError
-from algosynth.evaluate import load_model
+from algosynth.evaluate import evaluate, load_model
 from algosynth.memory import fit_batch_size
 from algosynth.models.neural_gpu import CGRU, GridState, NeuralGPU, gate_cutoff
 from algosynth.models.registry import build_model
@@ -176,6 +176,8 @@ def test_checkpoint_round_trip_keeps_relaxation_state(tmp_path):
     x = get_task("badd").generate(5, 4, 3).inputs
     with torch.no_grad():
         assert torch.equal(final_logits(loaded, x)[0], final_logits(trainer.model.eval(), x)[0])
+    with pytest.raises(AlgosynthError, match=r"^size 50000000 needs about [\d.]+ GiB per instance"):
+        evaluate(tmp_path, [5, 50_000_000], iters=1, n=4, batch_size=4)  # refused before generating anything
 
 
 def test_an_over_long_length_is_refused_before_allocating():

@@ -184,6 +184,8 @@ def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batc
     if suites and data is not None:
         raise AlgosynthError("--suites evaluates generated hard instances; drop it when evaluating --data")
     device = next(model.parameters()).device
+    for size in sizes if data is None else []:
+        fit_batch_size(model, task.input_shape(size), 1, device, f"size {size}")  # refuse before generating anything
     result = EvalResult(iters=iters, checkpoint=path)
     if data is not None:
         loader = getattr(task, "load_external", None)

@@ -22,6 +22,7 @@ from algosynth.tasks.chess import (
     legal_moves_table,
     parse_position,
     render_panels,
+    square_to_cell,
     top2_exact,
 )
 from algosynth.think import think
@@ -166,7 +167,5 @@ def solve_position(fen: str, checkpoint: Path, iters: int, engine: Path | None =
 
 
 def _move_evidence(evidence: torch.Tensor, move, white: bool) -> float:
-    chess = require_chess()
-    cells = [8 * (7 - chess.square_rank(s) if white else chess.square_rank(s)) + chess.square_file(s)
-             for s in (move.from_square, move.to_square)]
-    return float(evidence[cells[0]] + evidence[cells[1]])
+    (r1, c1), (r2, c2) = square_to_cell(move.from_square, white), square_to_cell(move.to_square, white)
+    return float(evidence[8 * r1 + c1] + evidence[8 * r2 + c2])

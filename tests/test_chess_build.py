@@ -73,9 +73,9 @@ def test_mating_moves_counts_every_mate_in_one():
 
 def test_shipped_mate_labels_agree_with_brute_force():
     puzzles = [p for p in load_split("easy") if p.kind == "mate"]
-    ones = [p for p in puzzles if p.difficulty == 1][:60]
-    twos = [p for p in puzzles if p.difficulty == 2][:12]
-    assert len(ones) >= 20 and len(twos) >= 10
+    ones = [p for p in puzzles if p.difficulty == 1][:150]
+    twos = [p for p in puzzles if p.difficulty == 2][:60]
+    assert len(ones) == 150 and len(twos) == 60
     for puzzle in ones + twos:
         assert_unique_mate(puzzle)
 

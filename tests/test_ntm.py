@@ -162,11 +162,11 @@ def test_trainer_checkpoint_round_trip_gives_the_same_answers(tmp_path):
 
 
 def test_copy_learned_on_short_sequences_extrapolates(tmp_path):
-    """A real learning check through the Trainer: trained on 1..4 symbols only, evaluated on 8 and 16.
+    """A real learning check through the Trainer: trained on 1..4 symbols only, then run on 8.
 
-    In the ~60 s a unit test may take on 2 cores, the LSTM NTM gets copy exactly right at the
-    training length and nearly so at twice it; four times the length needs the longer
-    ``ntm_copy`` run recorded in benchmarks/README.md.
+    600 steps get copy exactly right at the training length and most instances right at twice
+    it (62% measured; an unlearned model gets none); four times the length needs the longer
+    ``ntm_copy`` run recorded in benchmarks/README.md, too long for a unit test.
     """
     config = from_dict(ntm_config(
         task={"train_size": 4, "n_train": 3200, "n_val": 100},
@@ -179,7 +179,5 @@ def test_copy_learned_on_short_sequences_extrapolates(tmp_path):
     assert result.last_metrics["val_acc"] >= 0.99
     model, _, _ = load_model(tmp_path / "run")
     task = get_task("copy")
-    at = {size: evaluate_size(model, task, size, 100, 4 * size + 2, 100, seed=7, device=torch.device("cpu"))
-          for size in (8, 16)}
-    print({size: r.final_accuracy for size, r in at.items()})
-    assert at[8].final_accuracy >= 0.5
+    doubled = evaluate_size(model, task, 8, 100, 17, 100, seed=7, device=torch.device("cpu"))
+    assert doubled.final_accuracy >= 0.5

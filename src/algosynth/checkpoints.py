@@ -193,3 +193,20 @@ def export_weights(run_or_checkpoint: Path, destination: Path, provenance: dict[
     os.replace(folder, destination)
     shutil.rmtree(folder.parent, ignore_errors=True)
     return destination
+
+
+def resumable_checkpoint(run_dir: Path, finished_hint: str) -> Checkpoint:
+    """A run's last checkpoint with its training state, refusing a run with nothing left to resume.
+
+    Every trainer resumes through this, so the refusals read the same; ``finished_hint`` says what
+    the finished run holds and what to do instead.
+    """
+    run_dir = Path(run_dir)
+    if not list_checkpoints(run_dir / "checkpoints"):
+        raise CheckpointError(f"{run_dir} has no checkpoint to resume from; start it with algosynth train")
+    checkpoint = load_checkpoint(run_dir)
+    if checkpoint.meta.get("finished"):
+        raise CheckpointError(f"run {run_dir} already finished{finished_hint}")
+    if checkpoint.training is None:
+        raise CheckpointError(f"{checkpoint.path} holds weights only, not the training state needed to resume")
+    return checkpoint

@@ -21,12 +21,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from algosynth.checkpoints import (
-    CheckpointError,
     list_checkpoints,
-    load_checkpoint,
     load_weights_into,
     optimizer_state_from_json,
     optimizer_state_to_json,
+    resumable_checkpoint,
     save_checkpoint,
 )
 from algosynth.config import Config, from_dict
@@ -152,15 +151,9 @@ class Trainer:
     @classmethod
     def resume(cls, run_dir: Path, **kwargs) -> Trainer:
         """Rebuild a trainer from a run's last checkpoint, refusing a run that already finished."""
-        run_dir = Path(run_dir)
-        if not list_checkpoints(run_dir / "checkpoints"):
-            raise CheckpointError(f"{run_dir} has no checkpoint to resume from; start it with algosynth train")
-        checkpoint = load_checkpoint(run_dir)
-        if checkpoint.meta.get("finished"):
-            raise AlgosynthError(
-                f"run {run_dir} already finished all {checkpoint.meta['config']['train']['epochs']} epochs; "
-                "nothing to resume (evaluate it with algosynth eval, or start a new run)"
-            )
+        checkpoint = resumable_checkpoint(
+            run_dir, " all its epochs; nothing to resume (evaluate it with algosynth eval, or start a new run)"
+        )
         trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)
         trainer.restore(checkpoint)
         return trainer
@@ -170,8 +163,6 @@ class Trainer:
         return math.ceil(self.config.task.n_train / self.config.train.batch_size)
 
     def restore(self, checkpoint) -> None:
-        if checkpoint.training is None:
-            raise CheckpointError(f"{checkpoint.path} holds weights only, not the training state needed to resume")
         load_weights_into(self.model, checkpoint)
         state = checkpoint.training
         self.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], state))

@@ -14,16 +14,13 @@ import yaml
 from rich.console import Console
 
 from algosynth.checkpoints import (
-    CheckpointError,
-    list_checkpoints,
-    load_checkpoint,
     load_weights_into,
     optimizer_state_from_json,
     optimizer_state_to_json,
+    resumable_checkpoint,
     save_checkpoint,
 )
 from algosynth.config import Config, from_dict
-from algosynth.errors import AlgosynthError
 from algosynth.tape.controllers import build_controller
 from algosynth.tape.curriculum import LengthCurriculum
 from algosynth.tape.qlearning import q_loss
@@ -60,15 +57,8 @@ class TapeTrainer:
 
     @classmethod
     def resume(cls, run_dir: Path, **kwargs) -> TapeTrainer:
-        run_dir = Path(run_dir)
-        if not list_checkpoints(run_dir / "checkpoints"):
-            raise CheckpointError(f"{run_dir} has no checkpoint to resume from; start it with algosynth train")
-        checkpoint = load_checkpoint(run_dir)
-        if checkpoint.meta.get("finished"):
-            raise AlgosynthError(f"run {run_dir} already finished; evaluate it with algosynth eval {run_dir}, or start a new run")
+        checkpoint = resumable_checkpoint(run_dir, f"; evaluate it with algosynth eval {run_dir}, or start a new run")
         trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)
-        if checkpoint.training is None:
-            raise CheckpointError(f"{checkpoint.path} holds weights only, not the training state needed to resume")
         load_weights_into(trainer.controller, checkpoint)
         trainer.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], checkpoint.training))
         trainer.curriculum.load_state_dict(checkpoint.meta["curriculum"])

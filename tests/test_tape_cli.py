@@ -61,3 +61,19 @@ def test_bad_input_is_one_line(args, fragments):
 def test_checkpoint_of_another_task_is_refused(reverse_run):
     result = algosynth("solve", "tape", "--task", "copy", "--input", "3141", "--checkpoint", reverse_run)
     assert_clean_failure(result, "trained on tape_reverse with a ff controller, not on tape_copy")
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--iters", "50"], ["--iters do not apply to a tape run"]),
+    (["--halt", "5"], ["--halt do not apply"]),
+    (["--precision", "fp32"], ["--precision do not apply"]),
+    (["--data", "mazes.npz"], ["--data do not apply"]),
+    (["--suites", "all"], ["--suites do not apply"]),
+    (["--iters", "50", "--precision", "bf16"], ["--iters, --precision do not apply", "use --sizes, --n"]),
+    (["--n", "0"], ["--n and --batch-size must be positive"]),
+    (["--batch-size", "0"], ["--n and --batch-size must be positive"]),
+])
+def test_eval_of_a_tape_run_refuses_options_that_do_not_apply(reverse_run, tmp_path, args, fragments):
+    result = algosynth("eval", reverse_run, "--sizes", "5", "--n", "3", *args, "--out", tmp_path / "eval")
+    assert_clean_failure(result, *fragments)
+    assert not (tmp_path / "eval").exists()

@@ -110,6 +110,14 @@ def _eval_table(title: str) -> Table:
     return table
 
 
+def eval_title(where: str, result) -> str:
+    """The eval table's title: the iteration budget, or the step counts a model that plans its own ran."""
+    if not result.planned:
+        return f"exact match on {where}, up to {result.iters} iterations"
+    counts = ", ".join(f"{len(s.curve)} at size {s.size}" for s in result.sizes)
+    return f"exact match on {where}, iterations set by the model per input ({counts}); --iters is not used"
+
+
 def _eval_row(table: Table, size) -> None:
     halting = "-"
     if size.halting:
@@ -132,9 +140,10 @@ def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, s
         raise AlgosynthError("--iters, --n, --batch-size and --halt must be positive integers")
     out_dir = _output_dir(run, "eval", out)
     where = f"external data {data}" if data else f"{n} fresh instances per size"
-    table = _eval_table(f"exact match on {where}, up to {iters} iterations")
+    table = _eval_table(f"exact match on {where}")
     result = evaluate(run, sizes, iters, n, batch_size, seed, halt, on_size=lambda s: _eval_row(table, s),
                       precision=precision, data=data, suites=suites)
+    table.title = eval_title(where, result)
     out_dir.mkdir(parents=True, exist_ok=True)
     eval_json = out_dir / "eval.json"
     eval_json.write_text(json.dumps(result.to_dict()))
@@ -151,7 +160,7 @@ def eval_(
     batch_size: int = typer.Option(None, help="Most instances per forward pass; lowered automatically to fit memory."),
     seed: int = typer.Option(None, help="Seed of the test instances (default: the run's eval.seed)."),
     halt: int = typer.Option(None, "--halt", help="Halt an instance once its prediction is unchanged for K iterations."),
-    precision: str = typer.Option("fp32", help="fp32, bf16 or tf32 (CUDA); reduced precision is compared with fp32."),
+    precision: str = typer.Option(None, help="fp32 (default), bf16 or tf32 (CUDA); reduced precision is compared with fp32."),
     data: Path = typer.Option(None, help="Evaluate on external mazes: a folder with inputs.npy and solutions.npy, or an .npz."),
     out: Path = typer.Option(None, help="Where to write eval.json and plots/ (default: the run directory)."),
     suites: str = typer.Option(None, help="Comma-separated hard suites to evaluate at every size too, or all (default: the run's eval.suites)."),
@@ -165,13 +174,18 @@ def eval_(
     config = from_dict(load_checkpoint(run, with_training=False).meta["config"])
     defaults = config.eval
     if config.task.name in TAPE_TASKS:
-        _eval_tape(run, _parse_sizes(sizes) if sizes else defaults.sizes, n or defaults.n, batch_size or defaults.batch_size,
-                   defaults.seed if seed is None else seed, out)
+        given = [flag for flag, value in (("--iters", iters), ("--halt", halt), ("--precision", precision), ("--data", data),
+                                          ("--suites", suites)) if value is not None]
+        if given:
+            raise AlgosynthError(f"{', '.join(given)} do not apply to a tape run (it acts step by step until the episode ends); "
+                                 "use --sizes, --n, --batch-size, --seed and --out")
+        _eval_tape(run, _parse_sizes(sizes) if sizes else defaults.sizes, defaults.n if n is None else n,
+                   defaults.batch_size if batch_size is None else batch_size, defaults.seed if seed is None else seed, out)
         return
     eval_json, plot, table = run_eval(
-        run, _parse_sizes(sizes) if sizes else defaults.sizes, iters or defaults.iters, n or defaults.n,
-        batch_size or defaults.batch_size, defaults.seed if seed is None else seed, halt if halt is not None else defaults.halt,
-        precision, data, out, _parse_suites(suites) if suites else ([] if data else defaults.suites),
+        run, _parse_sizes(sizes) if sizes else defaults.sizes, defaults.iters if iters is None else iters,
+        defaults.n if n is None else n, defaults.batch_size if batch_size is None else batch_size, defaults.seed if seed is None else seed, halt if halt is not None else defaults.halt,
+        precision or "fp32", data, out, _parse_suites(suites) if suites else ([] if data else defaults.suites),
     )
     console.print(table)
     console.print(f"wrote {eval_json} and {plot}")

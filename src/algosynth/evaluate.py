@@ -46,12 +46,17 @@ class SizeResult:
 
 @dataclass
 class EvalResult:
-    """Curves on random instances (``sizes``) and on named hard suites (``suites``, one per suite and size)."""
+    """Curves on random instances (``sizes``) and on named hard suites (``suites``, one per suite and size).
+
+    ``planned`` is True when the model sets its own step count per input (``iters_for``, e.g. 2n for
+    the Neural GPU), so ``iters`` was not used; each curve's length is then the count it ran.
+    """
 
     sizes: list[SizeResult] = field(default_factory=list)
     iters: int = 0
     checkpoint: str = ""
     suites: list[SizeResult] = field(default_factory=list)
+    planned: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -186,7 +191,7 @@ def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batc
     device = next(model.parameters()).device
     for size in sizes if data is None else []:
         fit_batch_size(model, task.input_shape(size), 1, device, f"size {size}")  # refuse before generating anything
-    result = EvalResult(iters=iters, checkpoint=path)
+    result = EvalResult(iters=iters, checkpoint=path, planned=getattr(model, "iters_for", None) is not None)
     if data is not None:
         loader = getattr(task, "load_external", None)
         if loader is None:

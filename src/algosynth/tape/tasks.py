@@ -78,11 +78,15 @@ class TapeTask:
 
 
 def from_layout(task: TapeTask, content, start, targets, n_out, ideal, slack: float = 2.0) -> Episodes:
-    """Surround the content with a blank border (the head may step off it and read blanks)."""
+    """Surround the content with a blank border (the head may step off it and read blanks).
+
+    The step budget is ``slack`` times the ideal steps, with no constant added: a constant would let
+    a slow head pass at the short training lengths and then run out of time at the long test ones.
+    """
     pad = (1, 1, 1, 1) if task.dims == 2 else (1, 1, 0, 0)
     grid = torch.nn.functional.pad(content, pad, value=BLANK)
     start = start + torch.tensor([1 if task.dims == 2 else 0, 1])
-    return Episodes(grid, start, targets, n_out, (slack * ideal).long() + 10)
+    return Episodes(grid, start, targets, n_out, torch.ceil(slack * ideal).long())
 
 
 def _digits(lengths: torch.Tensor, width: int, gen: torch.Generator) -> torch.Tensor:

@@ -92,7 +92,7 @@ def plot_chess_curves(results: list[dict], out: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, key, title in zip(axes, ("top2", "decoder"), ("top-2 rule", "legal-move decoder")):
         for result in results:
-            label = f"{result['model']} w{result['width']} (trained T={result['trained_iters']})"
+            label = f"{Path(result['run']).name}: {result['model']} w{result['width']}, trained T={result['trained_iters']}"
             ax.plot(range(1, len(result[key]) + 1), [100 * a for a in result[key]], label=label)
         ax.axvline(results[0]["trained_iters"], color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("test-time iterations")

@@ -115,7 +115,6 @@ def test_head_stays_on_the_grid_and_time_runs_out():
     assert int(env.position[0, 0]) == 0 and bool(env.done) and not bool(env.success)
 
 
-
 @pytest.mark.parametrize("name, ideal", [("copy", lambda n: n), ("reverse", lambda n: 2 * n + 1),
                                          ("add2", lambda n: 2 * (n + 1)), ("add3", lambda n: 3 * (n + 1)),
                                          ("mult", lambda n: n + 3)])
@@ -125,6 +124,7 @@ def test_step_budget_is_the_same_multiple_of_the_ideal_steps_at_every_length(nam
     for n in (1, 2, 10, 1000):
         assert int(task.generate(n, 1, 0).max_steps[0]) == 2 * ideal(n)
         assert int(task.generate(n, 1, 0, slack=1.5).max_steps[0]) == -(-3 * ideal(n) // 2)
+
 
 class Scripted(torch.nn.Module):
     """An ideal head written by hand, posing as a controller: the symbol it writes is the digit it reads."""

@@ -21,7 +21,7 @@ from algosynth.errors import AlgosynthError
 from algosynth.memory import fit_batch_size
 from algosynth.models.registry import build_model
 from algosynth.tasks import Batch, Task, get_task
-from algosynth.think import planned_iters, think
+from algosynth.think import planned_iters, plans_own_iters, think
 from algosynth.train import pick_device
 
 PRECISIONS = ("fp32", "bf16", "tf32")
@@ -191,7 +191,7 @@ def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batc
     device = next(model.parameters()).device
     for size in sizes if data is None else []:
         fit_batch_size(model, task.input_shape(size), 1, device, f"size {size}")  # refuse before generating anything
-    result = EvalResult(iters=iters, checkpoint=path, planned=getattr(model, "iters_for", None) is not None)
+    result = EvalResult(iters=iters, checkpoint=path, planned=plans_own_iters(model))
     if data is not None:
         loader = getattr(task, "load_external", None)
         if loader is None:

@@ -50,11 +50,15 @@ def detach_state(h: Any) -> Any:
     return map_state(h, torch.Tensor.detach)
 
 
+def plans_own_iters(model: ThinkingModel) -> bool:
+    """Whether the model sets its own step count per input (``iters_for``), so a configured count is unused."""
+    return getattr(model, "iters_for", None) is not None
+
+
 def planned_iters(model: ThinkingModel, x: torch.Tensor, default: int) -> int:
     """How long to think about ``x``: the model's own rule when it has one (the Neural GPU takes 2n
     steps on a string of length n), else ``default``, the configured count."""
-    rule = getattr(model, "iters_for", None)
-    return default if rule is None else rule(x)
+    return model.iters_for(x) if plans_own_iters(model) else default
 
 
 def think(

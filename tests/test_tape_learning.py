@@ -105,6 +105,15 @@ def test_copy_is_learned_at_short_lengths_and_runs_at_four_times_the_length(tmp_
     assert success_rate(controller, task, 4 * config.task.train_size, 100, 100, seed=7, slack=2.0).success_rate >= 0.99
 
 
+def test_a_run_started_from_a_solved_controller_needs_only_one_window(tmp_path):
+    TapeTrainer(from_dict(tape_config()), tmp_path / "source", show_progress=False).fit()
+    for init_from in (str(tmp_path / "source"), None):
+        config = from_dict(tape_config(rl={"start_length": 5}, train={"init_from": init_from}))
+        result = TapeTrainer(config, tmp_path / f"run_{init_from is None}", show_progress=False).fit()
+        one_window = config.rl.window / round(config.train.batch_size * config.rl.greedy_share)  # 100 greedy episodes
+        assert (result.last_metrics["step"] <= one_window + 1) == (init_from is not None), result.last_metrics
+
+
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
     config = from_dict(tape_config(train={"epochs": 2}, rl={"updates_per_epoch": 5, "stop_when_solved": False}))
     TapeTrainer(config, tmp_path / "whole", show_progress=False).fit()

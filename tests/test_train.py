@@ -112,6 +112,28 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path, tiny):
         load_weights_into(wider, load_checkpoint(tmp_path))
 
 
+def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, tiny):
+    Trainer(tiny(train={"epochs": 1}), tmp_path / "source", show_progress=False).fit()
+    source = load_checkpoint(tmp_path / "source").weights
+    barely = {"lr": 1e-12, "warmup_epochs": 0}  # the new run's own updates stay far below the tolerance
+    for init_from, should_match in ((str(tmp_path / "source"), True), (None, False)):
+        run = tmp_path / f"run_{should_match}"
+        Trainer(tiny(train={"epochs": 1, "seed": 5, "init_from": init_from}, optim=barely), run, show_progress=False).fit()
+        weights = load_checkpoint(run).weights
+        assert all(torch.allclose(weights[k], v, atol=1e-8) for k, v in source.items()) == should_match
+    resumed_meta = load_checkpoint(tmp_path / "run_True").meta
+    assert resumed_meta["config"]["train"]["init_from"] == str(tmp_path / "source")
+
+
+@pytest.mark.parametrize("init_from, message", [("nowhere", "does not exist"), ("source", "different model")])
+def test_init_from_refuses_a_missing_run_or_another_model(tmp_path, tiny, init_from, message):
+    Trainer(tiny(train={"epochs": 1}), tmp_path / "source", show_progress=False).fit()
+    wider = tiny(model={"width": 12}, train={"epochs": 1, "init_from": str(tmp_path / init_from)})
+    with pytest.raises(CheckpointError, match=message):
+        Trainer(wider, tmp_path / "run", show_progress=False).fit()
+    assert not (tmp_path / "run").exists()
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoints(tmp_path, tiny):
     trainer = Trainer(tiny(train={"epochs": 3}), tmp_path, show_progress=False)
     inner = trainer.loss_fn

@@ -182,6 +182,11 @@ def load_weights_into(model: torch.nn.Module, checkpoint: Checkpoint) -> None:
     model.load_state_dict(checkpoint.weights)
 
 
+def load_initial_weights(model: torch.nn.Module, source: str | Path) -> None:
+    """Start a new run from another run's weights (``train.init_from``); only the weights travel."""
+    load_weights_into(model, load_checkpoint(Path(source), with_training=False))
+
+
 def export_weights(run_or_checkpoint: Path, destination: Path, provenance: dict[str, Any]) -> Path:
     """Write a run's weights as a self-contained inference checkpoint: weights, config and provenance only."""
     checkpoint = load_checkpoint(run_or_checkpoint, with_training=False)

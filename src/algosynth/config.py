@@ -85,6 +85,9 @@ class TrainConfig:
     amp: str = "off"
     compile: bool = False
     tensorboard: bool = False
+    init_from: str | None = None
+    """A run, checkpoint or shipped model whose weights a new run starts from (fine-tuning, or a task
+    curriculum such as 2-row addition before 3-row); its optimiser, step and curriculum start anew."""
 
 
 @dataclass

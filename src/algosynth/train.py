@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from algosynth.checkpoints import (
     list_checkpoints,
+    load_initial_weights,
     load_weights_into,
     optimizer_state_from_json,
     optimizer_state_to_json,
@@ -282,6 +283,8 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         cfg = self.config
+        if self.global_step == 0 and cfg.train.init_from:
+            load_initial_weights(self.model, cfg.train.init_from)
         self._prepare_run_dir()
         train, val = self._data()
         writer = self._tensorboard()

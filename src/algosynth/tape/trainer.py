@@ -14,6 +14,7 @@ import yaml
 from rich.console import Console
 
 from algosynth.checkpoints import (
+    load_initial_weights,
     load_weights_into,
     optimizer_state_from_json,
     optimizer_state_to_json,
@@ -145,6 +146,8 @@ class TapeTrainer:
     def fit(self) -> TrainResult:
         """Train until the epochs are used up, or (with rl.stop_when_solved) the final length is mastered."""
         cfg, started, metrics = self.config, time.time(), {}
+        if self.update == 0 and cfg.train.init_from:
+            load_initial_weights(self.controller, cfg.train.init_from)
         self._prepare_run_dir()
         per_epoch = cfg.rl.updates_per_epoch
         with stop_requests() as stop, one_thread():

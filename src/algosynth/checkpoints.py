@@ -184,7 +184,10 @@ def load_weights_into(model: torch.nn.Module, checkpoint: Checkpoint) -> None:
 
 def load_initial_weights(model: torch.nn.Module, source: str | Path) -> None:
     """Start a new run from another run's weights (``train.init_from``); only the weights travel."""
-    load_weights_into(model, load_checkpoint(Path(source), with_training=False))
+    try:
+        load_weights_into(model, load_checkpoint(Path(source), with_training=False))
+    except CheckpointError as error:
+        raise CheckpointError(f"train.init_from: {error}") from None
 
 
 def export_weights(run_or_checkpoint: Path, destination: Path, provenance: dict[str, Any]) -> Path:

@@ -121,8 +121,8 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, tiny):
         Trainer(tiny(train={"epochs": 1, "seed": 5, "init_from": init_from}, optim=barely), run, show_progress=False).fit()
         weights = load_checkpoint(run).weights
         assert all(torch.allclose(weights[k], v, atol=1e-8) for k, v in source.items()) == should_match
-    resumed_meta = load_checkpoint(tmp_path / "run_True").meta
-    assert resumed_meta["config"]["train"]["init_from"] == str(tmp_path / "source")
+    started = load_checkpoint(tmp_path / "run_True").meta
+    assert started["config"]["train"]["init_from"] == str(tmp_path / "source")  # the run records where it began
 
 
 @pytest.mark.parametrize("init_from, message", [("nowhere", "does not exist"), ("source", "different model")])

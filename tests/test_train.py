@@ -125,6 +125,18 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, tiny):
     assert started["config"]["train"]["init_from"] == str(tmp_path / "source")  # the run records where it began
 
 
+def test_a_run_started_from_another_resumes_without_it(tmp_path, tiny):
+    Trainer(tiny(train={"epochs": 1}), tmp_path / "source", show_progress=False).fit()
+    config = tiny(train={"epochs": 3, "seed": 5, "init_from": str(tmp_path / "source")})
+    Trainer(config, tmp_path / "whole", show_progress=False).fit()
+    Trainer(config, tmp_path / "split", show_progress=False).fit()
+    for later in list_checkpoints(tmp_path / "split" / "checkpoints")[1:]:
+        shutil.rmtree(later)  # as if the run died after epoch 1
+    shutil.rmtree(tmp_path / "source")  # the weights it started from are gone; the resume must not need them
+    Trainer.resume(tmp_path / "split", show_progress=False).fit()
+    assert_same_weights(final_weights(tmp_path / "whole"), final_weights(tmp_path / "split"))
+
+
 @pytest.mark.parametrize("init_from, message", [("nowhere", "does not exist"), ("source", "different model")])
 def test_init_from_refuses_a_missing_run_or_another_model(tmp_path, tiny, init_from, message):
     Trainer(tiny(train={"epochs": 1}), tmp_path / "source", show_progress=False).fit()

@@ -173,22 +173,28 @@ def eval_(
 
     config = from_dict(load_checkpoint(run, with_training=False).meta["config"])
     defaults = config.eval
+    chosen = {"sizes": _parse_sizes(sizes) if sizes else defaults.sizes, "n": _given_or(n, defaults.n),
+              "batch_size": _given_or(batch_size, defaults.batch_size), "seed": _given_or(seed, defaults.seed)}
     if config.task.name in TAPE_TASKS:
         given = [flag for flag, value in (("--iters", iters), ("--halt", halt), ("--precision", precision), ("--data", data),
                                           ("--suites", suites)) if value is not None]
         if given:
             raise AlgosynthError(f"{', '.join(given)} do not apply to a tape run (it acts step by step until the episode ends); "
                                  "use --sizes, --n, --batch-size, --seed and --out")
-        _eval_tape(run, _parse_sizes(sizes) if sizes else defaults.sizes, defaults.n if n is None else n,
-                   defaults.batch_size if batch_size is None else batch_size, defaults.seed if seed is None else seed, out)
+        _eval_tape(run, chosen["sizes"], chosen["n"], chosen["batch_size"], chosen["seed"], out)
         return
     eval_json, plot, table = run_eval(
-        run, _parse_sizes(sizes) if sizes else defaults.sizes, defaults.iters if iters is None else iters,
-        defaults.n if n is None else n, defaults.batch_size if batch_size is None else batch_size, defaults.seed if seed is None else seed, halt if halt is not None else defaults.halt,
-        precision or "fp32", data, out, _parse_suites(suites) if suites else ([] if data else defaults.suites),
+        run, chosen["sizes"], _given_or(iters, defaults.iters), chosen["n"], chosen["batch_size"], chosen["seed"],
+        _given_or(halt, defaults.halt), precision or "fp32", data, out,
+        _parse_suites(suites) if suites else ([] if data else defaults.suites),
     )
     console.print(table)
     console.print(f"wrote {eval_json} and {plot}")
+
+
+def _given_or(value, default):
+    """A command-line option when it was given, else the run's configured default (0 counts as given)."""
+    return default if value is None else value
 
 
 def _eval_tape(run: Path, sizes: list[int], n: int, batch_size: int, seed: int, out: Path | None) -> None:

@@ -52,6 +52,54 @@ def test_draws_stay_under_the_current_size_and_repeat_exactly():
     assert torch.equal(again.draw(17).inputs, curriculum.draw(17).inputs)
 
 
+def test_suite_batches_are_the_named_suites_at_the_drawn_size_and_do_not_count():
+    curriculum = Curriculum(curriculum_config(start_size=2, suite_share=0.5, suites=["carry_chains"]))
+    task, drawn = curriculum.task, []
+    for step in range(60):
+        batch = curriculum.draw(step)
+        size = (batch.inputs.shape[-1] - 1) // 2
+        if curriculum.last_suite is None:
+            curriculum.record(0.5)  # random batches fill the window, too badly to advance
+            continue
+        assert curriculum.last_suite == "carry_chains" and size <= curriculum.state.size
+        a, b = task.decode(batch)
+        ones = task.base - 1
+        assert all((x[:-1] == ones).all() or (y[:-1] == ones).all() for x, y in zip(a, b))
+        errors_before = list(curriculum.state.errors)
+        assert not curriculum.record(0.0) and curriculum.state.errors == errors_before
+        drawn.append(step)
+    assert 15 < len(drawn) < 45
+
+
+def test_suite_share_draws_every_suite_when_none_are_named_and_leaves_other_draws_alone():
+    plain = Curriculum(curriculum_config(start_size=3))
+    mixed = Curriculum(curriculum_config(start_size=3, suite_share=0.5))
+    names = set()
+    for step in range(80):
+        batch, reference = mixed.draw(step), plain.draw(step)
+        if mixed.last_suite is None:
+            assert torch.equal(batch.inputs, reference.inputs)  # the same size and instances as without suites
+        names.add(mixed.last_suite)
+    assert names - {None} == set(mixed.task.suites)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"suite_share": 1.5}, "suite_share must be in"),
+    ({"suite_share": 0.2, "suites": ["nonsense"]}, "does not have; choose from carry_chains"),
+    ({"suites": ["carry_chains"]}, "suite_share is 0"),
+])
+def test_bad_training_suites_are_refused(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        curriculum_config(**settings)
+
+
+def test_suite_share_needs_a_task_with_suites():
+    config = ngpu_config(task={"name": "chess", "train_size": 3},
+                         curriculum={"enabled": True, "suite_share": 0.2})
+    with pytest.raises(ConfigError, match="'chess' has none"):
+        from_dict(config)
+
+
 def test_base_curriculum_moves_through_its_tasks_in_order():
     curriculum = Curriculum(curriculum_config(tasks=["addition_base2", "addition_base4", "addition_base10"]))
     seen = []

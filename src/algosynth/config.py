@@ -111,6 +111,8 @@ class CurriculumConfig:
     window: int = 20
     threshold: float = 0.05
     any_size_share: float = 0.2
+    suite_share: float = 0.0
+    suites: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
 
 
@@ -308,10 +310,27 @@ def validate_curriculum(config: Config) -> None:
     _check(c.window >= 1, f"curriculum.window must be at least 1 batch, got {c.window}")
     _check(0.0 < c.threshold <= 1.0, f"curriculum.threshold (sequence error) must be in (0, 1], got {c.threshold}")
     _check(0.0 <= c.any_size_share <= 1.0, f"curriculum.any_size_share must be in [0, 1], got {c.any_size_share}")
+    _check(0.0 <= c.suite_share <= 1.0, f"curriculum.suite_share must be in [0, 1], got {c.suite_share}")
     for name in c.tasks:
         _check(name in TASKS, f"curriculum.tasks names unknown task {name!r}; choose from {', '.join(sorted(TASKS))}")
+    if c.suite_share > 0 or c.suites:
+        validate_training_suites(c, c.tasks or [t.name])
     _check(not c.tasks or c.tasks[-1] == t.name,
            f"curriculum.tasks must end with task.name ({t.name!r}), got {c.tasks}; the last stage is the task that is validated")
+
+
+def validate_training_suites(c: CurriculumConfig, task_names: list[str]) -> None:
+    """Hard-suite batches need suites that every task of the curriculum has, and a share to draw them."""
+    from algosynth.tasks import get_task
+
+    _check(c.suite_share > 0, f"curriculum.suites is set ({', '.join(c.suites)}) but curriculum.suite_share is 0; "
+                              "set a share in (0, 1] or drop the suites")
+    for name in task_names:
+        known = get_task(name).suites
+        _check(bool(known), f"curriculum.suite_share needs a task with named hard suites, and {name!r} has none; set it to 0")
+        for suite in c.suites:
+            _check(suite in known, f"curriculum.suites names {suite!r}, which task {name!r} does not have; "
+                                   f"choose from {', '.join(sorted(known))}")
 
 
 def validate_tape(config: Config) -> Config:

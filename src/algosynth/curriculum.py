@@ -4,7 +4,11 @@ A length curriculum starts at ``start_size`` and raises the largest size by ``si
 the mean sequence error (1 - exact match) over the last ``window`` curriculum batches falls under
 ``threshold``. Each batch has one size, drawn uniformly up to the current largest; a share
 ``any_size_share`` of batches is drawn up to the training maximum instead, so the model meets long
-inputs early (Kaiser & Sutskever 2016) and those batches do not count toward advancing.
+inputs early (Kaiser & Sutskever 2016) and those batches do not count toward advancing. A share
+``suite_share`` of batches comes from the task's named hard suites (``suites``, or all of them) at
+the drawn size instead of from ``generate``: uniform random operands almost never hold a carry chain
+or a run as long as the input, so without them a rule can fit every training batch and still fail
+on those at long lengths. Suite batches do not count toward advancing either.
 
 A base curriculum is a sequence of tasks (``multiplication_base2 -> base4 -> base10``, Price et al.
 2016): once the length curriculum has reached the training maximum on one task it starts again at
@@ -54,7 +58,9 @@ class Curriculum:
         self.batch_size = config.train.batch_size
         self.seed = config.task.seed
         self.state = CurriculumState(stage=0, size=c.start_size)
+        self.suite_names = c.suites or sorted(self.tasks[0].suites)
         self.last_any_size = False
+        self.last_suite: str | None = None
 
     @property
     def task(self) -> Task:
@@ -70,11 +76,16 @@ class Curriculum:
         self.last_any_size = bool(torch.rand((), generator=rng) < self.config.any_size_share)
         high = self.max_size if self.last_any_size else self.state.size
         size = int(torch.randint(1, high + 1, (), generator=rng))
-        return self.task.generate(size, self.batch_size, SEED_OFFSET * (self.seed + 2) + step)
+        data_seed = SEED_OFFSET * (self.seed + 2) + step
+        self.last_suite = None
+        if self.config.suite_share > 0 and bool(torch.rand((), generator=rng) < self.config.suite_share):
+            self.last_suite = self.suite_names[int(torch.randint(len(self.suite_names), (), generator=rng))]
+            return self.task.suite(self.last_suite, size, self.batch_size, data_seed)
+        return self.task.generate(size, self.batch_size, data_seed)
 
     def record(self, error: float) -> bool:
         """Log the last batch's sequence error; True when that made the curriculum advance."""
-        if self.last_any_size or self.finished:
+        if self.last_any_size or self.last_suite is not None or self.finished:
             return False
         s = self.state
         s.errors = (s.errors + [error])[-self.config.window :]

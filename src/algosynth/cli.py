@@ -173,18 +173,18 @@ def eval_(
 
     config = from_dict(load_checkpoint(run, with_training=False).meta["config"])
     defaults = config.eval
-    chosen = {"sizes": _parse_sizes(sizes) if sizes else defaults.sizes, "n": _given_or(n, defaults.n),
-              "batch_size": _given_or(batch_size, defaults.batch_size), "seed": _given_or(seed, defaults.seed)}
+    size_list = _parse_sizes(sizes) if sizes else defaults.sizes
+    n, batch_size, seed = _given_or(n, defaults.n), _given_or(batch_size, defaults.batch_size), _given_or(seed, defaults.seed)
     if config.task.name in TAPE_TASKS:
         given = [flag for flag, value in (("--iters", iters), ("--halt", halt), ("--precision", precision), ("--data", data),
                                           ("--suites", suites)) if value is not None]
         if given:
             raise AlgosynthError(f"{', '.join(given)} do not apply to a tape run (it acts step by step until the episode ends); "
                                  "use --sizes, --n, --batch-size, --seed and --out")
-        _eval_tape(run, chosen["sizes"], chosen["n"], chosen["batch_size"], chosen["seed"], out)
+        _eval_tape(run, size_list, n, batch_size, seed, out)
         return
     eval_json, plot, table = run_eval(
-        run, chosen["sizes"], _given_or(iters, defaults.iters), chosen["n"], chosen["batch_size"], chosen["seed"],
+        run, size_list, _given_or(iters, defaults.iters), n, batch_size, seed,
         _given_or(halt, defaults.halt), precision or "fp32", data, out,
         _parse_suites(suites) if suites else ([] if data else defaults.suites),
     )

@@ -321,12 +321,12 @@ def validate_curriculum(config: Config) -> None:
 
 def validate_training_suites(c: CurriculumConfig, task_names: list[str]) -> None:
     """Hard-suite batches need suites that every task of the curriculum has, and a share to draw them."""
-    from algosynth.tasks import get_task
+    from algosynth.tasks import TASKS
 
     _check(c.suite_share > 0, f"curriculum.suites is set ({', '.join(c.suites)}) but curriculum.suite_share is 0; "
                               "set a share in (0, 1] or drop the suites")
     for name in task_names:
-        known = get_task(name).suites
+        known = TASKS[name]().suites
         _check(bool(known), f"curriculum.suite_share needs a task with named hard suites, and {name!r} has none; set it to 0")
         for suite in c.suites:
             _check(suite in known, f"curriculum.suites names {suite!r}, which task {name!r} does not have; "

@@ -13,7 +13,8 @@ from algosynth.errors import AlgosynthError
 from algosynth.evaluate import EvalResult, evaluate, load_model
 from algosynth.losses import masked_cross_entropy
 from algosynth.memory import fit_batch_size
-from algosynth.models.neural_gpu import CGRU, GridState, NeuralGPU, gate_cutoff
+from algosynth.models.neural_gpu import (CGRU, GridState, NeuralGPU, diagonal_shift, gate_cutoff, hard_sigmoid,
+                                         hard_tanh, saturation_cost)
 from algosynth.models.registry import build_model
 from algosynth.tasks import get_task
 from algosynth.think import think
@@ -92,9 +93,94 @@ def test_the_input_and_the_gradient_survive_2n_steps_at_initialisation(seed):
     assert model.embed.weight.grad.norm() > 1e-4
 
 
-def test_padding_is_masked_so_a_padded_instance_thinks_like_the_unpadded_one():
+IMPROVED = dict(rows=1, cgrus_per_step=1, steps_per_symbol=1, gates="hard", diagonal=True)
+"""The improved Neural GPU of Freivalds & Liepins (2017), as NeuralGPU switches."""
+
+
+def test_hard_units_and_their_saturation_cost_against_hand_values():
+    x = torch.tensor([[-3.0, -1.0, 0.0, 0.5, 0.95, 2.0]])
+    assert torch.equal(hard_sigmoid(x), torch.tensor([[0.0, 0.0, 0.5, 0.75, 0.975, 1.0]]))
+    assert torch.equal(hard_tanh(x), torch.tensor([[-1.0, -1.0, 0.0, 0.5, 0.95, 1.0]]))
+    # relu(|x| - 0.9): 2.1 + 0.1 + 0 + 0 + 0.05 + 1.1
+    assert saturation_cost(x).item() == pytest.approx(3.35)
+
+
+def test_diagonal_shift_moves_a_third_of_the_channels_each_way():
+    s = torch.arange(1.0, 19.0).view(1, 6, 3, 1)  # 6 channels of 3 positions: [1 2 3], [4 5 6], ...
+    shifted = diagonal_shift(s)[0, :, :, 0]
+    assert shifted.tolist() == [[2, 3, 0], [5, 6, 0],      # first third: one position left, zero fill
+                                [0, 7, 8], [0, 10, 11],    # second third: one position right
+                                [13, 14, 15], [16, 17, 18]]
+
+
+def test_improved_variant_is_one_row_one_cgru_and_n_steps():
+    model = NeuralGPU(SPEC, width=6, **IMPROVED)
+    x = get_task("badd").generate(4, 2, 0).inputs
+    assert model.init_state(x).grid.shape == (2, 6, 9, 1) and model.iters_for(x) == 9
+    assert len(model.cgrus) == 1 and model.cgrus[0].gate_weight.shape == (1, 12, 6, 3, 1)
+
+
+def test_hard_diagonal_cgru_against_hand_values():
+    cgru = CGRU(width=3, sets=1, rows=1, gates="hard", diagonal=True)
+    with torch.no_grad():
+        cgru.gate_weight.zero_()
+        cgru.gate_bias.copy_(torch.tensor([[0.0] * 3 + [1.0] * 3]))  # update 0.5, reset open
+        cgru.candidate_weight.zero_()
+        cgru.candidate_bias.fill_(3.0)                                # candidate saturates at 1
+    s = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]).view(1, 3, 2, 1)
+    tally = []
+    out = cgru(s, 0, tally)[0, :, :, 0]
+    # kept: channel 0 moves left, channel 1 right, channel 2 stays; half kept, half the candidate 1.
+    assert torch.allclose(out, 0.5 * torch.tensor([[2.0, 0.0], [0.0, 3.0], [5.0, 6.0]]) + 0.5)
+    # gates: three inputs at 0.1 over the corner per position (reset bias 1); candidate 2.1 each.
+    assert torch.allclose(tally[0], torch.tensor([2 * 3 * 0.1])) and torch.allclose(tally[1], torch.tensor([2 * 3 * 2.1]))
+
+
+def test_trainer_adds_the_saturation_cost_and_only_while_training(tmp_path):
+    config = from_dict(ngpu_config(model={**IMPROVED, "saturation": 0.5}))
+    trainer = Trainer(config, tmp_path, show_progress=False)
+    model = trainer.model
+    with torch.no_grad():
+        for p in model.cgrus.parameters():
+            p.zero_()  # gates at 0.5, inside their corners ...
+        model.cgrus[0].candidate_bias.fill_(5.0)  # ... and every candidate input 4.1 past its corner
+    batch = get_task("badd").generate(3, 8, 0)
+    seen = []
+    inner = trainer.loss_fn
+    trainer.loss_fn = lambda m, b, T, rng: seen.append(inner(m, b, T, rng)) or seen[-1]
+    model.train()
+    for thought in think(model, batch.inputs, model.iters_for(batch.inputs)):
+        pass
+    expected = model.saturation_penalty().item()
+    assert expected == pytest.approx(0.5 * 4 * 4.1)  # weight x width 4 x 4.1, at every position and step
+    loss, _ = trainer._train_step(batch)
+    assert loss == pytest.approx(float(seen[0].loss.detach()) + expected, rel=1e-5)
+    model.eval()
+    with torch.no_grad():
+        for thought in think(model, batch.inputs, model.iters_for(batch.inputs)):
+            pass
+    assert model.saturation_penalty().item() == 0.0
+
+
+def test_candidate_dropout_acts_in_training_only():
     torch.manual_seed(0)
-    model = NeuralGPU(SPEC, width=6).eval()
+    model = NeuralGPU(SPEC, width=6, dropout=0.5, dropout_on="candidate", **IMPROVED)
+    x = get_task("badd").generate(4, 2, 0).inputs
+    model.train()
+    assert not torch.equal(final_logits(model, x)[0], final_logits(model, x)[0])
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(final_logits(model, x)[0], final_logits(model, x)[0])
+    reference = NeuralGPU(SPEC, width=6, **IMPROVED).eval()
+    reference.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(final_logits(model, x)[0], final_logits(reference, x)[0])
+
+
+@pytest.mark.parametrize("variant", [{}, IMPROVED], ids=["original", "improved"])
+def test_padding_is_masked_so_a_padded_instance_thinks_like_the_unpadded_one(variant):
+    torch.manual_seed(0)
+    model = NeuralGPU(SPEC, width=6, **variant).eval()
     with torch.no_grad():
         for p in model.cgrus.parameters():
             p.add_(0.5)  # biases far from zero: unmasked padding would fill with tanh(bias) and leak back

@@ -44,6 +44,13 @@ class ModelConfig:
     relax_growth: float = 2.0
     relax_tie_at: float = 1.0
     checkpoint_steps: bool = False
+    rows: int = 4
+    cgrus_per_step: int = 2
+    steps_per_symbol: int = 2
+    gates: str = "cutoff"
+    diagonal: bool = False
+    saturation: float = 0.0
+    dropout_on: str = "state"
     controller: str = "lstm"
     memory_width: int = 20
     memory_per_position: float = 1.0
@@ -231,6 +238,7 @@ def _check(condition: bool, message: str) -> None:
 
 def validate(config: Config) -> Config:
     """Reject values that would fail later, or silently do the wrong thing, with the key named."""
+    from algosynth.models.neural_gpu import GATES
     from algosynth.models.registry import MODEL_NAMES
     from algosynth.tasks import TASKS
     from algosynth.tasks.arithmetic import arithmetic_task
@@ -278,6 +286,12 @@ def validate(config: Config) -> Config:
     _check(ev.halt is None or ev.halt >= 1, f"eval.halt must be at least 1 or null, got {ev.halt}")
     _check(0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), got {m.dropout}")
     _check(m.relax_sets >= 1, f"model.relax_sets must be at least 1, got {m.relax_sets}")
+    _check(m.rows >= 1 and m.cgrus_per_step >= 1 and m.steps_per_symbol >= 1,
+           f"model.rows, cgrus_per_step and steps_per_symbol must be at least 1; got {m.rows}, {m.cgrus_per_step}, {m.steps_per_symbol}")
+    _check(m.gates in GATES, f"model.gates {m.gates!r} is unknown; choose one of {', '.join(GATES)}")
+    _check(m.dropout_on in ("state", "candidate"), f"model.dropout_on must be state or candidate, got {m.dropout_on!r}")
+    _check(m.saturation >= 0, f"model.saturation must be >= 0, got {m.saturation}")
+    _check(m.saturation == 0 or m.gates == "hard", "model.saturation needs model.gates: hard (only hard units saturate); set it to 0 or use hard gates")
     _check(m.relax_pull >= 0 and m.relax_growth >= 1 and m.relax_tie_at > 0,
            f"model.relax_pull must be >= 0, relax_growth >= 1 and relax_tie_at > 0; got {m.relax_pull}, {m.relax_growth}, {m.relax_tie_at}")
     validate_ntm(m)

@@ -23,7 +23,10 @@ def build_model(config, spec: TaskSpec) -> nn.Module:
     if config.name == "neural_gpu":
         return NeuralGPU(spec, width=config.width, relax_sets=config.relax_sets, dropout=config.dropout,
                          relax_pull=config.relax_pull, relax_growth=config.relax_growth,
-                         relax_tie_at=config.relax_tie_at, checkpoint_steps=config.checkpoint_steps)
+                         relax_tie_at=config.relax_tie_at, checkpoint_steps=config.checkpoint_steps,
+                         rows=config.rows, cgrus_per_step=config.cgrus_per_step,
+                         steps_per_symbol=config.steps_per_symbol, gates=config.gates,
+                         diagonal=config.diagonal, saturation=config.saturation, dropout_on=config.dropout_on)
     if config.name == "ntm":
         return NTM(spec, width=config.width, controller=config.controller, memory_width=config.memory_width,
                    memory_per_position=config.memory_per_position, read_heads=config.read_heads,

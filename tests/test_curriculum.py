@@ -83,7 +83,32 @@ def test_suite_share_draws_every_suite_when_none_are_named_and_leaves_other_draw
     assert names - {None} == set(mixed.task.suites)
 
 
+def test_a_batch_of_several_sizes_is_its_groups_padded_to_the_longest():
+    curriculum = Curriculum(curriculum_config(start_size=3, sizes_per_batch=4))  # batch 8: four groups of 2
+    task, seen = curriculum.task, set()
+    for step in range(30):
+        batch = curriculum.draw(step)
+        assert len(batch) == 8 and batch.inputs.shape[-1] <= 7
+        counted = batch.mask.sum(dim=1)
+        for group in range(4):
+            rows = slice(2 * group, 2 * group + 2)
+            length = int(counted[rows][0])  # an instance of size k counts its 2k + 1 positions
+            assert (counted[rows] == length).all() and length % 2 == 1
+            seen.add(length)
+            size = (length - 1) // 2
+            alone = batch.select(rows)
+            a, b = task.decode(type(batch)(alone.inputs[..., :length], alone.targets[..., :length], alone.mask[..., :length]))
+            assert [int("".join(map(str, x.tolist()[::-1])), 2) + int("".join(map(str, y.tolist()[::-1])), 2)
+                    for x, y in zip(a, b)] == [int("".join(map(str, t[: size + 1].tolist()[::-1])), 2) for t in alone.targets]
+            assert not alone.inputs[..., length:].any() and not alone.mask[..., length:].any()
+            assert not alone.targets[..., length:].any()
+    assert seen == {3, 5, 7}
+    again = Curriculum(curriculum_config(start_size=3, sizes_per_batch=4))
+    assert torch.equal(again.draw(11).inputs, curriculum.draw(11).inputs)
+
+
 @pytest.mark.parametrize("settings, message", [
+    ({"sizes_per_batch": 3}, "must be at least 1 and divide train.batch_size"),
     ({"suite_share": 1.5}, "suite_share must be in"),
     ({"suite_share": 0.2, "suites": ["nonsense"]}, "does not have; choose from carry_chains"),
     ({"suites": ["carry_chains"]}, "suite_share is 0"),

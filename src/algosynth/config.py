@@ -121,6 +121,7 @@ class CurriculumConfig:
     suite_share: float = 0.0
     suites: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
+    sizes_per_batch: int = 1
 
 
 @dataclass
@@ -325,6 +326,10 @@ def validate_curriculum(config: Config) -> None:
     _check(0.0 < c.threshold <= 1.0, f"curriculum.threshold (sequence error) must be in (0, 1], got {c.threshold}")
     _check(0.0 <= c.any_size_share <= 1.0, f"curriculum.any_size_share must be in [0, 1], got {c.any_size_share}")
     _check(0.0 <= c.suite_share <= 1.0, f"curriculum.suite_share must be in [0, 1], got {c.suite_share}")
+    _check(c.sizes_per_batch >= 1 and config.train.batch_size % c.sizes_per_batch == 0,
+           f"curriculum.sizes_per_batch must be at least 1 and divide train.batch_size ({config.train.batch_size}), got {c.sizes_per_batch}")
+    _check(c.sizes_per_batch == 1 or TASKS[c.tasks[0] if c.tasks else t.name]().spec.dims == 1,
+           "curriculum.sizes_per_batch > 1 pads instances along a string; it needs a one-dimensional task, so set it to 1")
     for name in c.tasks:
         _check(name in TASKS, f"curriculum.tasks names unknown task {name!r}; choose from {', '.join(sorted(TASKS))}")
     if c.suite_share > 0 or c.suites:

@@ -2,13 +2,16 @@
 
 A length curriculum starts at ``start_size`` and raises the largest size by ``size_step`` whenever
 the mean sequence error (1 - exact match) over the last ``window`` curriculum batches falls under
-``threshold``. Each batch has one size, drawn uniformly up to the current largest; a share
+``threshold``. Each batch has one size (or ``sizes_per_batch``), drawn uniformly up to the current largest; a share
 ``any_size_share`` of batches is drawn up to the training maximum instead, so the model meets long
 inputs early (Kaiser & Sutskever 2016) and those batches do not count toward advancing. A share
 ``suite_share`` of batches comes from the task's named hard suites (``suites``, or all of them) at
 the drawn size instead of from ``generate``: uniform random operands almost never hold a carry chain
 or a run as long as the input, so without them a rule can fit every training batch and still fail
-on those at long lengths. Suite batches do not count toward advancing either.
+on those at long lengths. Suite batches do not count toward advancing either. With
+``sizes_per_batch`` k > 1 a batch holds k groups of sizes drawn independently, padded to the
+longest, so every gradient step sees several lengths at once (as the improved Neural GPU trains on
+all its length bins in every step) and cannot fit one length at the others' expense.
 
 A base curriculum is a sequence of tasks (``multiplication_base2 -> base4 -> base10``, Price et al.
 2016): once the length curriculum has reached the training maximum on one task it starts again at
@@ -71,17 +74,24 @@ class Curriculum:
         return self.state.stage == len(self.tasks) - 1 and self.state.size == self.max_size
 
     def draw(self, step: int) -> Batch:
-        """The batch for optimiser step ``step``: one size, one task, seeded by the step."""
+        """The batch for optimiser step ``step``: one task, ``sizes_per_batch`` sizes, seeded by the step."""
         rng = torch.Generator().manual_seed(SEED_OFFSET * (self.seed + 1) + step)
         self.last_any_size = bool(torch.rand((), generator=rng) < self.config.any_size_share)
         high = self.max_size if self.last_any_size else self.state.size
-        size = int(torch.randint(1, high + 1, (), generator=rng))
-        data_seed = SEED_OFFSET * (self.seed + 2) + step
+        groups = self.config.sizes_per_batch
+        sizes = [int(torch.randint(1, high + 1, (), generator=rng)) for _ in range(groups)]
+        data_seeds = [SEED_OFFSET * (self.seed + 2) + step] + [int(torch.randint(2**62, (), generator=rng)) for _ in range(groups - 1)]
         self.last_suite = None
         if self.config.suite_share > 0 and bool(torch.rand((), generator=rng) < self.config.suite_share):
             self.last_suite = self.suite_names[int(torch.randint(len(self.suite_names), (), generator=rng))]
-            return self.task.suite(self.last_suite, size, self.batch_size, data_seed)
-        return self.task.generate(size, self.batch_size, data_seed)
+            make = lambda size, n, seed: self.task.suite(self.last_suite, size, n, seed)  # noqa: E731
+        else:
+            make = self.task.generate
+        parts = [make(size, self.batch_size // groups, seed) for size, seed in zip(sizes, data_seeds)]
+        if groups == 1:
+            return parts[0]
+        length = max(part.inputs.shape[-1] for part in parts)
+        return Batch.concat([part.pad_to(length) for part in parts])
 
     def record(self, error: float) -> bool:
         """Log the last batch's sequence error; True when that made the curriculum advance."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from algosynth.errors import AlgosynthError
 
@@ -44,6 +45,11 @@ class Batch:
 
     def select(self, index: torch.Tensor | slice) -> Batch:
         return Batch(self.inputs[index], self.targets[index], self.mask[index])
+
+    def pad_to(self, length: int) -> Batch:
+        """Extend a batch of strings to ``length`` with padding columns: no symbol, target 0, not counted."""
+        extra = length - self.inputs.shape[-1]
+        return Batch(F.pad(self.inputs, (0, extra)), F.pad(self.targets, (0, extra)), F.pad(self.mask, (0, extra)))
 
     @staticmethod
     def concat(batches: list[Batch]) -> Batch:

@@ -125,3 +125,14 @@ def test_yaml_config_file_and_its_errors(tmp_path):
     wrong.write_text("optimizer:\n  lr: 0.1\n")
     assert_clean_failure(algosynth("train", wrong, "--out", tmp_path / "r2"), "unknown key optimizer", "did you mean 'optim'")
     assert not (tmp_path / "r2").exists()
+
+
+def test_every_shipped_preset_validates_and_builds_its_model():
+    from algosynth.config import load_config, preset_names
+    from algosynth.models.registry import MODEL_NAMES, build_model
+    from algosynth.tasks import get_task
+
+    for name in preset_names():
+        config = load_config(name, [])
+        if config.model.name in MODEL_NAMES:  # tape controllers are built by the tape trainer
+            build_model(config.model, get_task(config.task.name).spec)

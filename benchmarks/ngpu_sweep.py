@@ -35,13 +35,13 @@ def train_command(preset: str, run_dir: Path, overrides: list[str], seed: int) -
     return base + [preset, "--out", str(run_dir)] + [arg for s in sets for arg in ("--set", s)]
 
 
-def train_all(jobs: list[tuple[str, Path, list[str]]], parallel: int, seconds: float) -> None:
+def train_all(jobs: list[tuple[Path, list[str]]], parallel: int, seconds: float) -> None:
     """Run the training commands, ``parallel`` at a time, each stopped by SIGTERM after ``seconds``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     pending, running = list(jobs), []
     while pending or running:
         while pending and len(running) < parallel:
-            name, run_dir, command = pending.pop(0)
+            run_dir, command = pending.pop(0)
             run_dir.parent.mkdir(parents=True, exist_ok=True)
             log = open(run_dir.parent / f"{run_dir.name}.log", "a")
             running.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), time.time(), log))
@@ -104,11 +104,11 @@ def main() -> None:
         name, _, overrides = recipe.partition("=")
         for seed in seeds:
             run_dir = args.out / f"{name}-s{seed}"
-            jobs.append((name, run_dir, train_command(args.preset, run_dir, overrides.split(), seed)))
+            jobs.append((run_dir, train_command(args.preset, run_dir, overrides.split(), seed)))
     started = time.time()
     train_all(jobs, args.jobs, args.seconds)
     trained = time.time() - started
-    rows = select_and_test([run_dir for _, run_dir, _ in jobs], args.jobs, args.val_size, args.test_size, args.n)
+    rows = select_and_test([run_dir for run_dir, _ in jobs], args.jobs, args.val_size, args.test_size, args.n)
     (args.out / "sweep.json").write_text(json.dumps({"args": sys.argv[1:], "train_seconds": trained, "rows": rows}, indent=1))
     for row in rows:
         if row["checkpoint"] is None:

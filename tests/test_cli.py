@@ -8,6 +8,9 @@ import pytest
 import yaml
 
 from algosynth.checkpoints import resolve_checkpoint
+from algosynth.config import load_config, preset_names
+from algosynth.models.registry import MODEL_NAMES, build_model
+from algosynth.tasks import get_task
 
 from conftest import tiny_config
 
@@ -128,10 +131,6 @@ def test_yaml_config_file_and_its_errors(tmp_path):
 
 
 def test_every_shipped_preset_validates_and_builds_its_model():
-    from algosynth.config import load_config, preset_names
-    from algosynth.models.registry import MODEL_NAMES, build_model
-    from algosynth.tasks import get_task
-
     for name in preset_names():
         config = load_config(name, [])
         if config.model.name in MODEL_NAMES:  # tape controllers are built by the tape trainer

@@ -239,7 +239,7 @@ def _check(condition: bool, message: str) -> None:
 
 def validate(config: Config) -> Config:
     """Reject values that would fail later, or silently do the wrong thing, with the key named."""
-    from algosynth.models.neural_gpu import GATES
+    from algosynth.models.neural_gpu import DROPOUT_SITES, GATES
     from algosynth.models.registry import MODEL_NAMES
     from algosynth.tasks import TASKS
     from algosynth.tasks.arithmetic import arithmetic_task
@@ -290,7 +290,7 @@ def validate(config: Config) -> Config:
     _check(m.rows >= 1 and m.cgrus_per_step >= 1 and m.steps_per_symbol >= 1,
            f"model.rows, cgrus_per_step and steps_per_symbol must be at least 1; got {m.rows}, {m.cgrus_per_step}, {m.steps_per_symbol}")
     _check(m.gates in GATES, f"model.gates {m.gates!r} is unknown; choose one of {', '.join(GATES)}")
-    _check(m.dropout_on in ("state", "candidate"), f"model.dropout_on must be state or candidate, got {m.dropout_on!r}")
+    _check(m.dropout_on in DROPOUT_SITES, f"model.dropout_on must be {' or '.join(DROPOUT_SITES)}, got {m.dropout_on!r}")
     _check(m.saturation >= 0, f"model.saturation must be >= 0, got {m.saturation}")
     _check(m.saturation == 0 or m.gates == "hard", "model.saturation needs model.gates: hard (only hard units saturate); set it to 0 or use hard gates")
     _check(m.relax_pull >= 0 and m.relax_growth >= 1 and m.relax_tie_at > 0,

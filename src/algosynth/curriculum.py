@@ -24,6 +24,7 @@ checkpoint, so a resumed run sees exactly the batches the uninterrupted run saw.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -84,12 +85,10 @@ class Curriculum:
         self.last_suite = None
         if self.config.suite_share > 0 and bool(torch.rand((), generator=rng) < self.config.suite_share):
             self.last_suite = self.suite_names[int(torch.randint(len(self.suite_names), (), generator=rng))]
-            make = lambda size, n, seed: self.task.suite(self.last_suite, size, n, seed)  # noqa: E731
+            make = partial(self.task.suite, self.last_suite)
         else:
             make = self.task.generate
         parts = [make(size, self.batch_size // groups, seed) for size, seed in zip(sizes, data_seeds)]
-        if groups == 1:
-            return parts[0]
         length = max(part.inputs.shape[-1] for part in parts)
         return Batch.concat([part.pad_to(length) for part in parts])
 

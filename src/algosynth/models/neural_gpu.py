@@ -70,6 +70,8 @@ def saturation_cost(pre: torch.Tensor) -> torch.Tensor:
 
 GATES = {"cutoff": (gate_cutoff, torch.tanh), "hard": (hard_sigmoid, hard_tanh)}
 """Gate and candidate nonlinearities: the original's cutoff sigmoid and tanh, or the hard pair."""
+DROPOUT_SITES = ("state", "candidate")
+"""Where ``dropout`` acts: on the state before every step, or on each CGRU's candidate."""
 GATE_BIAS = {"cutoff": 1.0, "hard": 0.5}
 """Gates start about 3/4 open under either pair: cutoff(1) = 0.78, hard_sigmoid(0.5) = 0.75."""
 

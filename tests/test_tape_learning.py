@@ -12,7 +12,7 @@ from algosynth.tape.evaluate import load_controller, success_rate
 from algosynth.tape.gradcheck import check_reinforce_gradient
 from algosynth.tape.qlearning import dynamic_discount_target, q_loss, watkins_targets
 from algosynth.tape.reinforce import rewards_to_go
-from algosynth.tape.rollout import rollout
+from algosynth.tape.rollout import perturb, rollout
 from algosynth.tape.tasks import get_tape_task
 from algosynth.tape.trainer import TapeTrainer
 
@@ -158,6 +158,8 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"rl": {"algorithm": "sarsa"}}, "rl.algorithm"),
     ({"rl": {"start_length": 9}}, "rl.start_length"),
     ({"rl": {"epsilon": 1.5}}, "rl.epsilon"),
+    ({"rl": {"state_noise": 0.01}}, "the ff controller has none"),
+    ({"model": {"name": "gru"}, "rl": {"state_noise": -0.1}}, "rl.state_noise must be non-negative"),
 ])
 def test_bad_tape_configs_are_refused(sets, message):
     from algosynth.config import ConfigError
@@ -185,3 +187,24 @@ def test_penalty_pushes_q_values_outside_zero_one_back_by_hand():
     penalised, _ = q_loss(trajectory, lam=0.5, penalty=2.0)
     assert parts["q_outside"] == pytest.approx(1.0)
     assert float((penalised - plain).detach()) == pytest.approx(2.0)
+
+
+def test_perturb_adds_seeded_noise_to_every_part_of_the_state():
+    state = (torch.zeros(4, 3), torch.ones(4, 3))
+    a = perturb(state, 0.5, torch.Generator().manual_seed(3))
+    b = perturb(state, 0.5, torch.Generator().manual_seed(3))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    for noisy, clean in zip(a, state):
+        assert 0.2 < float((noisy - clean).std()) < 0.9
+    assert perturb(None, 0.5, None) is None
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_state_noise_reaches_the_update(tmp_path, kind):
+    weights = {}
+    for noise in (0.0, 0.3):
+        config = from_dict(tape_config(model={"name": kind}, train={"epochs": 1}, rl={"updates_per_epoch": 2, "state_noise": noise}))
+        trainer = TapeTrainer(config, tmp_path / f"run{noise}", show_progress=False)
+        trainer.fit()
+        weights[noise] = trainer.controller.state_dict()
+    assert not torch.equal(weights[0.0]["actions.weight"], weights[0.3]["actions.weight"])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from algosynth.tape.controllers import Controller
+from algosynth.tape.controllers import Controller, State
 from algosynth.tape.env import TapeEnv
 from algosynth.tape.tasks import Episodes
 
@@ -51,6 +51,15 @@ class Trajectory:
     written: torch.Tensor
 
 
+def perturb(state: State, std: float, generator: torch.Generator | None) -> State:
+    """The state plus independent Gaussian noise; an LSTM's hidden and cell states are both perturbed."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(perturb(part, std, generator) for part in state)
+    return state + std * torch.randn(state.shape, generator=generator)
+
+
 def rollout(
     controller: Controller,
     episodes: Episodes,
@@ -60,9 +69,12 @@ def rollout(
     forced: torch.Tensor | None = None,
     keep_outputs: bool = True,
     max_steps: int | None = None,
+    state_noise: float = 0.0,
 ) -> Trajectory:
     """``policy``: ``greedy`` (argmax), ``epsilon`` (epsilon-greedy on Q-values, per-episode epsilon)
-    or ``sample`` (softmax policy). ``forced`` ``[T, B]`` actions override the policy (gradient check)."""
+    or ``sample`` (softmax policy). ``forced`` ``[T, B]`` actions override the policy (gradient check).
+    ``state_noise`` adds Gaussian noise of that std to the recurrent state after every step (drawn
+    from ``generator``), so training must find dynamics that pull a perturbed state back."""
     env = TapeEnv(episodes)
     batch = len(episodes)
     previous = torch.full((batch,), controller.num_actions, dtype=torch.long)
@@ -79,6 +91,8 @@ def rollout(
         observed = env.observe()
         record["positions"].append(env.position.clone())
         scores, symbol_logits, baseline, state = controller.step(observed, previous, state)
+        if state_noise:
+            state = perturb(state, state_noise, generator)
         best = scores.detach().argmax(-1)
         if forced is not None:
             action = forced[t]

@@ -100,12 +100,12 @@ class TapeTrainer:
         self.controller.train()
         if rl.algorithm == "q_lambda":
             epsilon = torch.cat([torch.zeros(greedy), torch.full((len(episodes) - greedy,), rl.epsilon)])
-            trajectory = rollout(self.controller, episodes, "epsilon", epsilon, generator)
+            trajectory = rollout(self.controller, episodes, "epsilon", epsilon, generator, state_noise=rl.state_noise)
             penalty = rl.penalty if self.curriculum.accuracy >= rl.penalty_after else 0.0
             loss, parts = q_loss(trajectory, rl.lam, rl.gamma, penalty)
             outcomes = trajectory.success[:greedy]
         else:
-            trajectory = rollout(self.controller, episodes, "sample", generator=generator)
+            trajectory = rollout(self.controller, episodes, "sample", generator=generator, state_noise=rl.state_noise)
             loss, parts = reinforce_loss(trajectory)
             with torch.no_grad():
                 outcomes = rollout(self.controller, episodes, "greedy", keep_outputs=False).success[:greedy]

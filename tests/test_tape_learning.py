@@ -1,9 +1,6 @@
 """Learning by acting: the dynamic discount and Q(lambda) targets against hand-computed values,
 the REINFORCE gradient check, the curriculum, checkpoint round trips and a real learning test."""
 
-import json
-import shutil
-
 import pytest
 import torch
 
@@ -163,8 +160,6 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"rl": {"epsilon": 1.5}}, "rl.epsilon"),
     ({"rl": {"state_noise": 0.01}}, "the ff controller has none"),
     ({"model": {"name": "gru"}, "rl": {"state_noise": -0.1}}, "rl.state_noise must be non-negative"),
-    ({"rl": {"polish_epochs": 5, "stop_when_solved": False}}, "needs rl.stop_when_solved=true"),
-    ({"rl": {"polish_lr_scale": 0.0}}, "rl.polish_lr_scale in"),
 ])
 def test_bad_tape_configs_are_refused(sets, message):
     from algosynth.config import ConfigError
@@ -213,23 +208,3 @@ def test_state_noise_reaches_the_update(tmp_path, kind):
         trainer.fit()
         weights[noise] = trainer.controller.state_dict()
     assert not torch.equal(weights[0.0]["actions.weight"], weights[0.3]["actions.weight"])
-
-
-def test_polish_follows_the_solved_curriculum_at_a_lower_rate_and_resumes_exactly(tmp_path):
-    config = from_dict(tape_config(rl={"polish_epochs": 2, "polish_lr_scale": 0.1}))
-    trainer = TapeTrainer(config, tmp_path / "whole", show_progress=False)
-    trainer.fit()
-    assert trainer.polish_start is not None and trainer.update == trainer.polish_start + 2 * config.rl.updates_per_epoch
-    assert all(group["lr"] == pytest.approx(0.1 * config.optim.lr) for group in trainer.optimizer.param_groups)
-    assert trainer.update < trainer.total_updates  # solved early, so the polish, not the epochs, ended the run
-    checkpoints = sorted((tmp_path / "whole" / "checkpoints").glob("step_*"))
-    during = [c for c in checkpoints if json.loads((c / "meta.json").read_text())["polish_start"] is not None][0]
-    assert during != checkpoints[-1]
-    shutil.copytree(tmp_path / "whole", tmp_path / "resumed")
-    for later in checkpoints[checkpoints.index(during) + 1:]:
-        shutil.rmtree(tmp_path / "resumed" / "checkpoints" / later.name)
-    resumed = TapeTrainer.resume(tmp_path / "resumed", show_progress=False)
-    resumed.fit()
-    assert resumed.update == trainer.update
-    for (name, a), b in zip(trainer.controller.state_dict().items(), resumed.controller.state_dict().values()):
-        assert torch.equal(a, b), name

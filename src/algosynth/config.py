@@ -132,8 +132,6 @@ class RLConfig:
     reinforce. The length curriculum starts at ``start_length`` and adds ``length_step`` whenever
     the last ``window`` greedy episodes at the current length were at least ``threshold`` correct,
     up to task.train_size. An epoch is ``updates_per_epoch`` updates of train.batch_size episodes.
-    With ``stop_when_solved``, ``polish_epochs`` more epochs follow at the final length with the
-    learning rate times ``polish_lr_scale``, and may run past train.epochs.
     ``state_noise`` is the std of Gaussian noise added to a recurrent controller's state after every
     step of every training episode (never in evaluation): a GRU holding a carry must then learn to
     pull its state back, instead of drifting over columns it never saw in training.
@@ -153,8 +151,6 @@ class RLConfig:
     updates_per_epoch: int = 100
     step_slack: float = 2.0
     stop_when_solved: bool = True
-    polish_epochs: int = 0
-    polish_lr_scale: float = 0.1
     state_noise: float = 0.0
 
 
@@ -378,8 +374,6 @@ def validate_tape(config: Config) -> Config:
     for key in ("epsilon", "lam", "gamma", "penalty_after", "threshold", "greedy_share"):
         _check(0.0 <= getattr(rl, key) <= 1.0, f"rl.{key} must be in [0, 1], got {getattr(rl, key)}")
     _check(rl.penalty >= 0, f"rl.penalty must be non-negative, got {rl.penalty}")
-    _check(rl.polish_epochs >= 0 and 0 < rl.polish_lr_scale <= 1, f"rl.polish_epochs must be >= 0 and rl.polish_lr_scale in (0, 1], got {rl.polish_epochs}, {rl.polish_lr_scale}")
-    _check(not rl.polish_epochs or rl.stop_when_solved, "rl.polish_epochs follows the solved curriculum, so it needs rl.stop_when_solved=true; set rl.polish_epochs=0 to train all train.epochs")
     _check(rl.state_noise >= 0, f"rl.state_noise must be non-negative, got {rl.state_noise}")
     _check(rl.state_noise == 0 or m.name != "ff", "rl.state_noise perturbs a recurrent state, and the ff controller has none; use model.name=lstm or gru, or set rl.state_noise=0")
     _check(1 <= rl.start_length <= t.train_size, f"rl.start_length must be in 1..task.train_size ({t.train_size}), got {rl.start_length}")

@@ -54,7 +54,6 @@ class TapeTrainer:
         rl = config.rl
         self.curriculum = LengthCurriculum(rl.start_length, rl.length_step, config.task.train_size, rl.window, rl.threshold)
         self.update = 0
-        self.polish_start: int | None = None
         self.finished = False
 
     @classmethod
@@ -65,30 +64,11 @@ class TapeTrainer:
         trainer.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], checkpoint.training))
         trainer.curriculum.load_state_dict(checkpoint.meta["curriculum"])
         trainer.update = checkpoint.meta["global_step"]
-        trainer.polish_start = checkpoint.meta.get("polish_start")  # absent in runs saved before polishing existed
         return trainer
 
     @property
     def total_updates(self) -> int:
         return self.config.train.epochs * self.config.rl.updates_per_epoch
-
-    @property
-    def done(self) -> bool:
-        """Out of epochs, or solved (with rl.stop_when_solved), or at the end of the polish."""
-        rl = self.config.rl
-        if self.polish_start is not None:
-            return self.update >= self.polish_start + rl.polish_epochs * rl.updates_per_epoch
-        return self.update >= self.total_updates or (rl.stop_when_solved and self.curriculum.solved)
-
-    def _start_polish_once_solved(self) -> None:
-        """Instead of stopping when solved, train rl.polish_epochs more at the final length at a lower
-        rate: the curriculum ends at the first window that passes, often on a policy that still errs
-        about once in a hundred episodes."""
-        rl = self.config.rl
-        if rl.polish_epochs and rl.stop_when_solved and self.polish_start is None and self.curriculum.solved:
-            self.polish_start = self.update
-            for group in self.optimizer.param_groups:
-                group["lr"] *= rl.polish_lr_scale
 
     def save(self, metrics: dict[str, Any]) -> Path:
         training: dict[str, torch.Tensor] = {}
@@ -99,7 +79,6 @@ class TapeTrainer:
             "finished": self.finished,
             "optimizer": optimizer_state_to_json(self.optimizer.state_dict(), training),
             "curriculum": self.curriculum.state_dict(),
-            "polish_start": self.polish_start,
             "metrics": metrics,
         }
         return save_checkpoint(self.run_dir / "checkpoints", self.update, self.controller.state_dict(), meta,
@@ -139,7 +118,6 @@ class TapeTrainer:
         self.optimizer.step()
         self.update += 1
         self.curriculum.record(outcomes.tolist())
-        self._start_polish_once_solved()
         return {**parts, "greedy_acc": float(outcomes.float().mean()), "length": self.curriculum.length}
 
     def _prepare_run_dir(self) -> None:
@@ -157,24 +135,23 @@ class TapeTrainer:
         keys = [k for k in parts[0] if k != "length"]
         metrics = {"epoch": epoch, "step": self.update, **{k: sum(p[k] for p in parts) / len(parts) for k in keys},
                    "length": self.curriculum.length, "window_acc": self.curriculum.accuracy, "solved": self.curriculum.solved,
-                   "polishing": self.polish_start is not None, "seconds": seconds}
+                   "seconds": seconds}
         with (self.run_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(metrics) + "\n")
         if self.show_progress:
             self.console.log(f"epoch {epoch}/{self.config.train.epochs}  length {metrics['length']}/{self.config.task.train_size}  "
-                             f"window acc {metrics['window_acc']:.3f}{'  polishing' if metrics['polishing'] else ''}  ({seconds:.1f}s)")
+                             f"window acc {metrics['window_acc']:.3f}  ({seconds:.1f}s)")
         return metrics
 
     def fit(self) -> TrainResult:
-        """Train until the epochs are used up, or (with rl.stop_when_solved) the final length is
-        mastered and then polished for rl.polish_epochs."""
+        """Train until the epochs are used up, or (with rl.stop_when_solved) the final length is mastered."""
         cfg, started, metrics = self.config, time.time(), {}
         if self.update == 0 and cfg.train.init_from:
             load_initial_weights(self.controller, cfg.train.init_from)
         self._prepare_run_dir()
         per_epoch = cfg.rl.updates_per_epoch
         with stop_requests() as stop, one_thread():
-            while not self.done:
+            while not self.finished and self.update < self.total_updates:
                 epoch_started, parts = time.time(), []
                 while self.update % per_epoch or not parts:
                     parts.append(self.train_update())
@@ -182,11 +159,11 @@ class TapeTrainer:
                         path = self.save(metrics)
                         raise TrainingInterrupted(f"stopped by {stop[0]} at update {self.update}; checkpoint saved to {path}. "
                                                   f"Continue with: algosynth train --resume {self.run_dir}")
-                    if self.done:
+                    if cfg.rl.stop_when_solved and self.curriculum.solved:
                         break
                 epoch = math.ceil(self.update / per_epoch)
                 metrics = self._end_epoch(epoch, parts, time.time() - epoch_started)
-                self.finished = self.done
+                self.finished = self.update >= self.total_updates or (cfg.rl.stop_when_solved and self.curriculum.solved)
                 if self.finished or epoch % cfg.train.checkpoint_every == 0:
                     self.save(metrics)
         return TrainResult(self.run_dir, math.ceil(self.update / per_epoch), time.time() - started, metrics)

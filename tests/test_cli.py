@@ -98,8 +98,10 @@ def test_eval_rejects_bad_sizes(trained_run):
 
 def test_resume_of_a_finished_run_is_refused_and_changes_nothing(trained_run):
     before = {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()}
-    assert_clean_failure(algosynth("train", "--resume", trained_run), "already finished")
+    assert_clean_failure(algosynth("train", "--resume", trained_run), "already finished", "--epochs")
+    assert_clean_failure(algosynth("train", "--resume", trained_run, "--epochs", "1"), "does not extend")
     assert_clean_failure(algosynth("train", "prefix_sums_cpu", "--out", trained_run), "already holds files", "--resume")
+    assert_clean_failure(algosynth("train", "prefix_sums_cpu", "--epochs", "3"), "--epochs extends a run given with --resume")
     assert before == {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()}
 
 

@@ -114,15 +114,13 @@ def test_a_run_started_from_a_solved_controller_needs_only_one_window(tmp_path):
         assert (result.last_metrics["step"] <= one_window + 1) == (init_from is not None), result.last_metrics
 
 
-def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
+def test_a_finished_run_extended_with_more_epochs_matches_the_longer_run(tmp_path):
     config = from_dict(tape_config(train={"epochs": 2}, rl={"updates_per_epoch": 5, "stop_when_solved": False}))
     TapeTrainer(config, tmp_path / "whole", show_progress=False).fit()
     TapeTrainer(from_dict(tape_config(train={"epochs": 1}, rl={"updates_per_epoch": 5, "stop_when_solved": False})),
                 tmp_path / "halves", show_progress=False).fit()
     halves = tmp_path / "halves"
-    meta = halves / "checkpoints" / "step_000000005" / "meta.json"
-    meta.write_text(meta.read_text().replace('"epochs": 1', '"epochs": 2').replace('"finished": true', '"finished": false'))
-    TapeTrainer.resume(halves, show_progress=False).fit()
+    TapeTrainer.resume(halves, epochs=2, show_progress=False).fit()  # extends the finished one-epoch run
     whole, _, _ = load_controller(tmp_path / "whole")
     resumed, _, _ = load_controller(halves)
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):

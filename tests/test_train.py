@@ -92,6 +92,19 @@ def test_resume_refuses_a_finished_run(tmp_path, tiny):
         Trainer.resume(tmp_path)
 
 
+def test_a_finished_run_extended_with_more_epochs_equals_the_longer_run(tmp_path, tiny):
+    """The warm-up and the step milestone lie inside the first epochs, so the schedule of the later
+    epochs does not depend on the total and the extension must match the longer run bit for bit."""
+    Trainer(tiny(train={"epochs": 4}), tmp_path / "long", show_progress=False).fit()
+    Trainer(tiny(train={"epochs": 2}), tmp_path / "short", show_progress=False).fit()
+    with pytest.raises(CheckpointError, match="--epochs 2 does not extend .* has done 2 epochs"):
+        Trainer.resume(tmp_path / "short", epochs=2)
+    Trainer.resume(tmp_path / "short", epochs=4, show_progress=False).fit()
+    assert_same_weights(final_weights(tmp_path / "long"), final_weights(tmp_path / "short"))
+    assert load_checkpoint(tmp_path / "short").meta["finished"]
+    assert "epochs: 4" in (tmp_path / "short" / "config.yaml").read_text()
+
+
 def test_damaged_checkpoints_are_refused_clearly(tmp_path, tiny):
     Trainer(tiny(train={"epochs": 1}), tmp_path, show_progress=False).fit()
     weights = resolve_checkpoint(tmp_path) / "model.safetensors"

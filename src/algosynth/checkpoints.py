@@ -203,17 +203,24 @@ def export_weights(run_or_checkpoint: Path, destination: Path, provenance: dict[
     return destination
 
 
-def resumable_checkpoint(run_dir: Path, finished_hint: str) -> Checkpoint:
+def resumable_checkpoint(run_dir: Path, finished_hint: str, epochs: int | None = None) -> Checkpoint:
     """A run's last checkpoint with its training state, refusing a run with nothing left to resume.
 
     Every trainer resumes through this, so the refusals read the same; ``finished_hint`` says what
-    the finished run holds and what to do instead.
+    the finished run holds and what to do instead. ``epochs`` extends the run, finished or not, to
+    that many epochs in all by changing the saved config the trainer is rebuilt from; under a
+    constant schedule the extended run is step for step the run that had those epochs from the start.
     """
     run_dir = Path(run_dir)
     if not list_checkpoints(run_dir / "checkpoints"):
         raise CheckpointError(f"{run_dir} has no checkpoint to resume from; start it with algosynth train")
     checkpoint = load_checkpoint(run_dir)
-    if checkpoint.meta.get("finished"):
+    if epochs is not None:
+        done = checkpoint.meta["epoch"]
+        if epochs <= done:
+            raise CheckpointError(f"--epochs {epochs} does not extend run {run_dir}, which has done {done:g} epochs; give more")
+        checkpoint.meta["config"]["train"]["epochs"] = epochs
+    elif checkpoint.meta.get("finished"):
         raise CheckpointError(f"run {run_dir} already finished{finished_hint}")
     if checkpoint.training is None:
         raise CheckpointError(f"{checkpoint.path} holds weights only, not the training state needed to resume")

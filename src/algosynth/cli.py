@@ -82,6 +82,7 @@ def train(
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.width=64."),
     out: Path = typer.Option(None, "--out", help="Run directory (default: runs/PRESET)."),
     resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory exactly where it stopped."),
+    epochs: int = typer.Option(None, "--epochs", help="With --resume: train the run on to this many epochs in all, also a finished one."),
 ) -> None:
     """Train a model; Ctrl-C or SIGTERM writes a checkpoint that --resume continues from."""
     from algosynth.config import load_config
@@ -92,8 +93,10 @@ def train(
     if resume is not None:
         if preset is not None or set_:
             raise AlgosynthError("--resume continues a run with its own saved config; drop PRESET and --set")
-        trainer = (TapeTrainer if is_tape_run_dir(resume) else Trainer).resume(resume)
+        trainer = (TapeTrainer if is_tape_run_dir(resume) else Trainer).resume(resume, epochs)
     else:
+        if epochs is not None:
+            raise AlgosynthError("--epochs extends a run given with --resume; for a new run use --set train.epochs=N")
         if preset is None:
             raise AlgosynthError("name a preset or YAML file to train, e.g. algosynth train prefix_sums_cpu")
         config = load_config(preset, set_)

@@ -150,10 +150,12 @@ class Trainer:
         self.finished = False
 
     @classmethod
-    def resume(cls, run_dir: Path, **kwargs) -> Trainer:
-        """Rebuild a trainer from a run's last checkpoint, refusing a run that already finished."""
+    def resume(cls, run_dir: Path, epochs: int | None = None, **kwargs) -> Trainer:
+        """Rebuild a trainer from a run's last checkpoint, refusing a run that already finished
+        unless ``epochs`` extends it."""
         checkpoint = resumable_checkpoint(
-            run_dir, " all its epochs; nothing to resume (evaluate it with algosynth eval, or start a new run)"
+            run_dir, " all its epochs; nothing to resume (evaluate it with algosynth eval, extend it with --epochs, "
+                     "or start a new run)", epochs
         )
         trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)
         trainer.restore(checkpoint)
@@ -195,9 +197,7 @@ class Trainer:
     def _prepare_run_dir(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "plots").mkdir(exist_ok=True)
-        config_file = self.run_dir / "config.yaml"
-        if not config_file.exists():
-            config_file.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
         metrics = self.run_dir / "metrics.jsonl"
         if metrics.exists():
             done = self.global_step // self.steps_per_epoch

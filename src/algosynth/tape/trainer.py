@@ -57,8 +57,10 @@ class TapeTrainer:
         self.finished = False
 
     @classmethod
-    def resume(cls, run_dir: Path, **kwargs) -> TapeTrainer:
-        checkpoint = resumable_checkpoint(run_dir, f"; evaluate it with algosynth eval {run_dir}, or start a new run")
+    def resume(cls, run_dir: Path, epochs: int | None = None, **kwargs) -> TapeTrainer:
+        """``epochs`` extends the run (finished or not) to that many epochs in all."""
+        checkpoint = resumable_checkpoint(run_dir, f"; evaluate it with algosynth eval {run_dir}, extend it with --epochs, "
+                                                   f"or start a new run", epochs)
         trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)
         load_weights_into(trainer.controller, checkpoint)
         trainer.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], checkpoint.training))
@@ -122,9 +124,7 @@ class TapeTrainer:
 
     def _prepare_run_dir(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        config_file = self.run_dir / "config.yaml"
-        if not config_file.exists():
-            config_file.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
         metrics = self.run_dir / "metrics.jsonl"
         if metrics.exists():
             done = self.update // self.config.rl.updates_per_epoch

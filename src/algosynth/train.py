@@ -97,6 +97,18 @@ def make_optimizer(config: Config, model: torch.nn.Module) -> torch.optim.Optimi
     return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
 
+def prepare_run_dir(run_dir: Path, config: Config, epochs_done: int) -> None:
+    """Create the run directory, record the config it trains under (an extended run records its new
+    epochs), and drop metrics logged after the checkpoint being resumed, so none is written twice.
+    Both trainers start every fit here."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.exists():
+        kept = [line for line in metrics.read_text().splitlines() if line and json.loads(line)["epoch"] <= epochs_done]
+        metrics.write_text("".join(line + "\n" for line in kept))
+
+
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The shuffle of one epoch, derived from (seed, epoch) alone so a resumed run reshuffles identically."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
@@ -194,16 +206,6 @@ class Trainer:
             keep=self.config.train.keep_checkpoints,
         )
 
-    def _prepare_run_dir(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "plots").mkdir(exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
-        metrics = self.run_dir / "metrics.jsonl"
-        if metrics.exists():
-            done = self.global_step // self.steps_per_epoch
-            kept = [line for line in metrics.read_text().splitlines() if line and json.loads(line)["epoch"] <= done]
-            metrics.write_text("".join(line + "\n" for line in kept))
-
     def _tensorboard(self):
         if not self.config.train.tensorboard:
             return None
@@ -285,7 +287,8 @@ class Trainer:
         cfg = self.config
         if self.global_step == 0 and cfg.train.init_from:
             load_initial_weights(self.model, cfg.train.init_from)
-        self._prepare_run_dir()
+        prepare_run_dir(self.run_dir, self.config, self.global_step // self.steps_per_epoch)
+        (self.run_dir / "plots").mkdir(exist_ok=True)
         train, val = self._data()
         writer = self._tensorboard()
         if self.step_fn is not None:

@@ -28,7 +28,7 @@ from algosynth.tape.qlearning import q_loss
 from algosynth.tape.reinforce import reinforce_loss
 from algosynth.tape.rollout import one_thread, rollout
 from algosynth.tape.tasks import TAPE_TASKS
-from algosynth.train import TrainingDiverged, TrainingInterrupted, TrainResult, make_optimizer, stop_requests
+from algosynth.train import TrainingDiverged, TrainingInterrupted, TrainResult, make_optimizer, prepare_run_dir, stop_requests
 
 
 def is_tape_run_dir(run_dir: Path) -> bool:
@@ -122,15 +122,6 @@ class TapeTrainer:
         self.curriculum.record(outcomes.tolist())
         return {**parts, "greedy_acc": float(outcomes.float().mean()), "length": self.curriculum.length}
 
-    def _prepare_run_dir(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
-        metrics = self.run_dir / "metrics.jsonl"
-        if metrics.exists():
-            done = self.update // self.config.rl.updates_per_epoch
-            kept = [line for line in metrics.read_text().splitlines() if line and json.loads(line)["epoch"] <= done]
-            metrics.write_text("".join(line + "\n" for line in kept))
-
     def _end_epoch(self, epoch: int, parts: list[dict[str, float]], seconds: float) -> dict[str, Any]:
         keys = [k for k in parts[0] if k != "length"]
         metrics = {"epoch": epoch, "step": self.update, **{k: sum(p[k] for p in parts) / len(parts) for k in keys},
@@ -148,8 +139,8 @@ class TapeTrainer:
         cfg, started, metrics = self.config, time.time(), {}
         if self.update == 0 and cfg.train.init_from:
             load_initial_weights(self.controller, cfg.train.init_from)
-        self._prepare_run_dir()
         per_epoch = cfg.rl.updates_per_epoch
+        prepare_run_dir(self.run_dir, cfg, self.update // per_epoch)
         with stop_requests() as stop, one_thread():
             while not self.finished and self.update < self.total_updates:
                 epoch_started, parts = time.time(), []

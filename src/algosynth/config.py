@@ -135,9 +135,6 @@ class RLConfig:
     ``state_noise`` is the std of Gaussian noise added to a recurrent controller's state after every
     step of every training episode (never in evaluation): a GRU holding a carry must then learn to
     pull its state back, instead of drifting over columns it never saw in training.
-    ``target_rate`` < 1 makes Q(lambda) bootstrap from a target network that follows the online
-    controller by that fraction after every update (Polyak averaging), instead of from the online
-    controller itself, whose own targets can chase a sudden change of its values.
     """
 
     algorithm: str = "q_lambda"
@@ -155,7 +152,6 @@ class RLConfig:
     step_slack: float = 2.0
     stop_when_solved: bool = True
     state_noise: float = 0.0
-    target_rate: float = 1.0
 
 
 @dataclass
@@ -380,8 +376,6 @@ def validate_tape(config: Config) -> Config:
     _check(rl.penalty >= 0, f"rl.penalty must be non-negative, got {rl.penalty}")
     _check(rl.state_noise >= 0, f"rl.state_noise must be non-negative, got {rl.state_noise}")
     _check(rl.state_noise == 0 or m.name != "ff", "rl.state_noise perturbs a recurrent state, and the ff controller has none; use model.name=lstm or gru, or set rl.state_noise=0")
-    _check(0 < rl.target_rate <= 1, f"rl.target_rate must be in (0, 1] (1 = no target network), got {rl.target_rate}")
-    _check(rl.target_rate == 1 or rl.algorithm == "q_lambda", "rl.target_rate gives Q(lambda) a target network, and reinforce bootstraps from nothing; use rl.algorithm=q_lambda or set rl.target_rate=1")
     _check(1 <= rl.start_length <= t.train_size, f"rl.start_length must be in 1..task.train_size ({t.train_size}), got {rl.start_length}")
     for key in ("length_step", "window", "updates_per_epoch"):
         _check(getattr(rl, key) >= 1, f"rl.{key} must be at least 1, got {getattr(rl, key)}")

@@ -117,15 +117,3 @@ def rollout(
         previous = action
     stacked = {key: torch.stack(values) if values else None for key, values in record.items()}
     return Trajectory(**stacked, success=env.success.clone(), written=env.written.clone())
-
-
-def replay(controller: Controller, trajectory: Trajectory) -> torch.Tensor:
-    """Action scores ``[T, B, A]`` of another controller fed the same observations and actions as
-    ``trajectory`` (no exploration, no state noise): how a target network values the states the
-    online controller visited."""
-    previous = torch.cat([torch.full_like(trajectory.actions[:1], controller.num_actions), trajectory.actions[:-1]])
-    state, scores = None, []
-    for observed, action in zip(trajectory.observed, previous):
-        step_scores, _, _, state = controller.step(observed, action, state)
-        scores.append(step_scores)
-    return torch.stack(scores)

@@ -3,7 +3,6 @@ curriculum, metrics and resumable checkpoints in the same run-directory layout a
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -27,12 +26,9 @@ from algosynth.tape.controllers import build_controller
 from algosynth.tape.curriculum import LengthCurriculum
 from algosynth.tape.qlearning import q_loss
 from algosynth.tape.reinforce import reinforce_loss
-from algosynth.tape.rollout import one_thread, replay, rollout
+from algosynth.tape.rollout import one_thread, rollout
 from algosynth.tape.tasks import TAPE_TASKS
 from algosynth.train import TrainingDiverged, TrainingInterrupted, TrainResult, make_optimizer, prepare_run_dir, stop_requests
-
-
-TARGET = "target."  # prefix of the target network's weights among a checkpoint's training tensors
 
 
 def is_tape_run_dir(run_dir: Path) -> bool:
@@ -54,7 +50,6 @@ class TapeTrainer:
         self.task = TAPE_TASKS[config.task.name]
         torch.manual_seed(config.train.seed)
         self.controller = build_controller(config.model, self.task)
-        self.target = copy.deepcopy(self.controller).requires_grad_(False) if config.rl.target_rate < 1 else None
         self.optimizer = make_optimizer(config, self.controller)
         rl = config.rl
         self.curriculum = LengthCurriculum(rl.start_length, rl.length_step, config.task.train_size, rl.window, rl.threshold)
@@ -68,8 +63,6 @@ class TapeTrainer:
                                                    f"or start a new run", epochs)
         trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)
         load_weights_into(trainer.controller, checkpoint)
-        if trainer.target is not None:
-            trainer.target.load_state_dict({k[len(TARGET):]: v for k, v in checkpoint.training.items() if k.startswith(TARGET)})
         trainer.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], checkpoint.training))
         trainer.curriculum.load_state_dict(checkpoint.meta["curriculum"])
         trainer.update = checkpoint.meta["global_step"]
@@ -81,8 +74,6 @@ class TapeTrainer:
 
     def save(self, metrics: dict[str, Any]) -> Path:
         training: dict[str, torch.Tensor] = {}
-        if self.target is not None:
-            training.update({TARGET + k: v.detach().clone() for k, v in self.target.state_dict().items()})
         meta = {
             "config": self.config.to_dict(),
             "global_step": self.update,
@@ -113,11 +104,7 @@ class TapeTrainer:
             epsilon = torch.cat([torch.zeros(greedy), torch.full((len(episodes) - greedy,), rl.epsilon)])
             trajectory = rollout(self.controller, episodes, "epsilon", epsilon, generator, state_noise=rl.state_noise)
             penalty = rl.penalty if self.curriculum.accuracy >= rl.penalty_after else 0.0
-            bootstrap = None
-            if self.target is not None:
-                with torch.no_grad():
-                    bootstrap = replay(self.target, trajectory)
-            loss, parts = q_loss(trajectory, rl.lam, rl.gamma, penalty, bootstrap)
+            loss, parts = q_loss(trajectory, rl.lam, rl.gamma, penalty)
             outcomes = trajectory.success[:greedy]
         else:
             trajectory = rollout(self.controller, episodes, "sample", generator=generator, state_noise=rl.state_noise)
@@ -131,10 +118,6 @@ class TapeTrainer:
         if self.config.optim.clip is not None:
             torch.nn.utils.clip_grad_norm_(self.controller.parameters(), self.config.optim.clip)
         self.optimizer.step()
-        if self.target is not None:
-            with torch.no_grad():
-                for follower, leader in zip(self.target.parameters(), self.controller.parameters()):
-                    follower.lerp_(leader, rl.target_rate)
         self.update += 1
         self.curriculum.record(outcomes.tolist())
         return {**parts, "greedy_acc": float(outcomes.float().mean()), "length": self.curriculum.length}
@@ -156,8 +139,6 @@ class TapeTrainer:
         cfg, started, metrics = self.config, time.time(), {}
         if self.update == 0 and cfg.train.init_from:
             load_initial_weights(self.controller, cfg.train.init_from)
-            if self.target is not None:
-                self.target.load_state_dict(self.controller.state_dict())
         per_epoch = cfg.rl.updates_per_epoch
         prepare_run_dir(self.run_dir, cfg, self.update // per_epoch)
         with stop_requests() as stop, one_thread():

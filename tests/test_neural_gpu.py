@@ -236,7 +236,7 @@ def test_trainer_thinks_2n_steps_and_adds_the_pull_to_the_loss(tmp_path):
 
     def recording(model, batch, T, rng):
         out = inner(model, batch, T, rng)
-        seen.append((T, batch.inputs.shape[-1], float(out.loss)))
+        seen.append((T, batch.inputs.shape[-1], float(out.loss.detach())))
         return out
 
     trainer.loss_fn = recording

@@ -287,7 +287,7 @@ class Trainer:
         cfg = self.config
         if self.global_step == 0 and cfg.train.init_from:
             load_initial_weights(self.model, cfg.train.init_from)
-        prepare_run_dir(self.run_dir, self.config, self.global_step // self.steps_per_epoch)
+        prepare_run_dir(self.run_dir, cfg, self.global_step // self.steps_per_epoch)
         (self.run_dir / "plots").mkdir(exist_ok=True)
         train, val = self._data()
         writer = self._tensorboard()

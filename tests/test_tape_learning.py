@@ -12,7 +12,7 @@ from algosynth.tape.evaluate import load_controller, success_rate
 from algosynth.tape.gradcheck import check_reinforce_gradient
 from algosynth.tape.qlearning import dynamic_discount_target, q_loss, watkins_targets
 from algosynth.tape.reinforce import rewards_to_go
-from algosynth.tape.rollout import perturb, rollout
+from algosynth.tape.rollout import exploration_runs, perturb, rollout
 from algosynth.tape.tasks import get_tape_task
 from algosynth.tape.trainer import TapeTrainer
 
@@ -158,6 +158,7 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"rl": {"epsilon": 1.5}}, "rl.epsilon"),
     ({"rl": {"state_noise": 0.01}}, "the ff controller has none"),
     ({"model": {"name": "gru"}, "rl": {"state_noise": -0.1}}, "rl.state_noise must be non-negative"),
+    ({"rl": {"explore_duration": 0}}, "rl.explore_duration must be at least 1"),
 ])
 def test_bad_tape_configs_are_refused(sets, message):
     from algosynth.config import ConfigError
@@ -206,3 +207,35 @@ def test_state_noise_reaches_the_update(tmp_path, kind):
         trainer.fit()
         weights[noise] = trainer.controller.state_dict()
     assert not torch.equal(weights[0.0]["actions.weight"], weights[0.3]["actions.weight"])
+
+
+def test_exploration_runs_follow_the_inverse_square_law():
+    runs = exploration_runs(40_000, 4, torch.Generator().manual_seed(0))
+    assert int(runs.min()) == 1 and int(runs.max()) == 4
+    norm = sum(1 / n**2 for n in range(1, 5))
+    for n in range(1, 5):
+        assert float((runs == n).float().mean()) == pytest.approx(1 / n**2 / norm, abs=0.01)
+
+
+def _repeat_share(actions: torch.Tensor, alive: torch.Tensor) -> float:
+    """The share of consecutive living steps whose action repeats the previous one."""
+    both = alive[1:] & alive[:-1]
+    return float(((actions[1:] == actions[:-1]) & both).sum() / both.sum())
+
+
+def test_held_exploration_repeats_exploratory_actions_and_leaves_greedy_episodes_alone():
+    task = get_tape_task("copy")
+    torch.manual_seed(0)
+    controller = Controller("ff", task.num_actions, 8)
+    episodes = task.generate(60, 512, 0, slack=3.0)
+    def run(epsilon: float, duration: int):
+        return rollout(controller, episodes, "epsilon", epsilon, torch.Generator().manual_seed(1), keep_outputs=False,
+                       explore_duration=duration)
+    # every action exploratory: i.i.d. over 4 actions repeats a quarter of the time; runs of
+    # 1..16 steps (mean about 2.1) repeat far more often
+    plain, held = run(1.0, 1), run(1.0, 16)
+    assert _repeat_share(plain.actions, plain.alive) < 0.35
+    assert _repeat_share(held.actions, held.alive) > 0.5
+    assert not held.greedy[held.alive].all()
+    greedy = rollout(controller, episodes, keep_outputs=False)
+    assert torch.equal(run(0.0, 16).actions, greedy.actions)

@@ -135,6 +135,9 @@ class RLConfig:
     ``state_noise`` is the std of Gaussian noise added to a recurrent controller's state after every
     step of every training episode (never in evaluation): a GRU holding a carry must then learn to
     pull its state back, instead of drifting over columns it never saw in training.
+    ``explore_duration`` > 1 holds each exploratory action for a run of 1..explore_duration steps
+    (P(n) ~ 1/n^2, ez-greedy): a sweep of n silent moves is then tried in one go, where plain
+    epsilon-greedy would need n exploratory coin flips in a row.
     """
 
     algorithm: str = "q_lambda"
@@ -152,6 +155,7 @@ class RLConfig:
     step_slack: float = 2.0
     stop_when_solved: bool = True
     state_noise: float = 0.0
+    explore_duration: int = 1
 
 
 @dataclass
@@ -374,6 +378,7 @@ def validate_tape(config: Config) -> Config:
     for key in ("epsilon", "lam", "gamma", "penalty_after", "threshold", "greedy_share"):
         _check(0.0 <= getattr(rl, key) <= 1.0, f"rl.{key} must be in [0, 1], got {getattr(rl, key)}")
     _check(rl.penalty >= 0, f"rl.penalty must be non-negative, got {rl.penalty}")
+    _check(rl.explore_duration >= 1, f"rl.explore_duration must be at least 1 (1 is plain epsilon-greedy), got {rl.explore_duration}")
     _check(rl.state_noise >= 0, f"rl.state_noise must be non-negative, got {rl.state_noise}")
     _check(rl.state_noise == 0 or m.name != "ff", "rl.state_noise perturbs a recurrent state, and the ff controller has none; use model.name=lstm or gru, or set rl.state_noise=0")
     _check(1 <= rl.start_length <= t.train_size, f"rl.start_length must be in 1..task.train_size ({t.train_size}), got {rl.start_length}")

@@ -60,6 +60,13 @@ def perturb(state: State, std: float, generator: torch.Generator | None) -> Stat
     return state + std * torch.randn(state.shape, generator=generator)
 
 
+def exploration_runs(batch: int, longest: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Run lengths n in 1..longest with P(n) proportional to 1/n^2: the heavy tail of Dabney et al.'s
+    (2021) ez-greedy, mostly single steps but now and then a run long enough to cross a tape."""
+    weights = 1.0 / torch.arange(1, longest + 1, dtype=torch.float) ** 2
+    return torch.multinomial(weights, batch, replacement=True, generator=generator) + 1
+
+
 def rollout(
     controller: Controller,
     episodes: Episodes,
@@ -70,16 +77,21 @@ def rollout(
     keep_outputs: bool = True,
     max_steps: int | None = None,
     state_noise: float = 0.0,
+    explore_duration: int = 1,
 ) -> Trajectory:
     """``policy``: ``greedy`` (argmax), ``epsilon`` (epsilon-greedy on Q-values, per-episode epsilon)
     or ``sample`` (softmax policy). ``forced`` ``[T, B]`` actions override the policy (gradient check).
     ``state_noise`` adds Gaussian noise of that std to the recurrent state after every step (drawn
-    from ``generator``), so training must find dynamics that pull a perturbed state back."""
+    from ``generator``), so training must find dynamics that pull a perturbed state back.
+    ``explore_duration`` > 1 makes epsilon-greedy temporally extended: an exploratory action is held
+    for a run of steps (see ``exploration_runs``), so a chain of identical silent moves is tried at once."""
     env = TapeEnv(episodes)
     batch = len(episodes)
     previous = torch.full((batch,), controller.num_actions, dtype=torch.long)
     epsilon = torch.as_tensor(epsilon, dtype=torch.float).expand(batch)
     state = None
+    held = torch.zeros(batch, dtype=torch.long)
+    hold = torch.zeros(batch, dtype=torch.long)
     keys = ("scores", "symbol_logits", "baseline", "actions", "greedy", "symbols", "rewards", "alive", "ended",
             "left", "expected", "positions", "observed")
     record: dict[str, list[torch.Tensor]] = {key: [] for key in keys}
@@ -101,6 +113,12 @@ def rollout(
         elif policy == "epsilon":
             explore = torch.rand(batch, generator=generator) < epsilon
             random = torch.randint(0, controller.num_actions, (batch,), generator=generator)
+            if explore_duration > 1:
+                start = explore & (hold == 0)
+                held = torch.where(start, random, held)
+                hold = torch.where(start, exploration_runs(batch, explore_duration, generator), hold)
+                explore, random = hold > 0, held
+                hold = (hold - 1).clamp(min=0)
             action = torch.where(explore, random, best)
         else:
             action = best

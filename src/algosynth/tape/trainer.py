@@ -102,7 +102,8 @@ class TapeTrainer:
         self.controller.train()
         if rl.algorithm == "q_lambda":
             epsilon = torch.cat([torch.zeros(greedy), torch.full((len(episodes) - greedy,), rl.epsilon)])
-            trajectory = rollout(self.controller, episodes, "epsilon", epsilon, generator, state_noise=rl.state_noise)
+            trajectory = rollout(self.controller, episodes, "epsilon", epsilon, generator, state_noise=rl.state_noise,
+                                 explore_duration=rl.explore_duration)
             penalty = rl.penalty if self.curriculum.accuracy >= rl.penalty_after else 0.0
             loss, parts = q_loss(trajectory, rl.lam, rl.gamma, penalty)
             outcomes = trajectory.success[:greedy]

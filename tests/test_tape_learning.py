@@ -159,6 +159,7 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"rl": {"state_noise": 0.01}}, "the ff controller has none"),
     ({"model": {"name": "gru"}, "rl": {"state_noise": -0.1}}, "rl.state_noise must be non-negative"),
     ({"rl": {"explore_duration": 0}}, "rl.explore_duration must be at least 1"),
+    ({"rl": {"explore_duration": 4, "algorithm": "reinforce"}}, "reinforce samples its policy instead"),
 ])
 def test_bad_tape_configs_are_refused(sets, message):
     from algosynth.config import ConfigError

@@ -379,6 +379,9 @@ def validate_tape(config: Config) -> Config:
         _check(0.0 <= getattr(rl, key) <= 1.0, f"rl.{key} must be in [0, 1], got {getattr(rl, key)}")
     _check(rl.penalty >= 0, f"rl.penalty must be non-negative, got {rl.penalty}")
     _check(rl.explore_duration >= 1, f"rl.explore_duration must be at least 1 (1 is plain epsilon-greedy), got {rl.explore_duration}")
+    _check(rl.explore_duration == 1 or rl.algorithm == "q_lambda",
+           "rl.explore_duration holds epsilon-greedy's exploratory actions, and reinforce samples its policy instead; "
+           "set rl.algorithm=q_lambda or rl.explore_duration=1")
     _check(rl.state_noise >= 0, f"rl.state_noise must be non-negative, got {rl.state_noise}")
     _check(rl.state_noise == 0 or m.name != "ff", "rl.state_noise perturbs a recurrent state, and the ff controller has none; use model.name=lstm or gru, or set rl.state_noise=0")
     _check(1 <= rl.start_length <= t.train_size, f"rl.start_length must be in 1..task.train_size ({t.train_size}), got {rl.start_length}")

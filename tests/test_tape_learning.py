@@ -127,18 +127,32 @@ def test_a_finished_run_extended_with_more_epochs_matches_the_longer_run(tmp_pat
         assert torch.equal(a, b), name
 
 
-def test_checkpoint_round_trip_and_refusal_of_another_task(tmp_path):
-    config = from_dict(tape_config(train={"epochs": 1}, rl={"updates_per_epoch": 3}))
+@pytest.mark.parametrize("model", [{}, {"name": "lstm", "symbol_head": "input"}])
+def test_checkpoint_round_trip_and_refusal_of_another_task(tmp_path, model):
+    config = from_dict(tape_config(model=model, train={"epochs": 1}, rl={"updates_per_epoch": 3}))
     trainer = TapeTrainer(config, tmp_path / "run", show_progress=False)
     trainer.fit()
     loaded, _, task = load_controller(tmp_path / "run", "copy")
+    assert loaded.symbol_head == config.model.symbol_head
     episodes = task.generate(6, 8, 0)
     with torch.no_grad():
         a = rollout(trainer.controller.eval(), episodes)
         b = rollout(loaded, episodes)
-    assert torch.equal(a.scores, b.scores) and torch.equal(a.actions, b.actions)
-    with pytest.raises(CheckpointError, match="trained on tape_copy with a ff controller, not on tape_reverse"):
+    assert torch.equal(a.scores, b.scores) and torch.equal(a.symbol_logits, b.symbol_logits) and torch.equal(a.actions, b.actions)
+    with pytest.raises(CheckpointError, match=f"trained on tape_copy with a {config.model.name} controller, not on tape_reverse"):
         load_controller(tmp_path / "run", "reverse")
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_an_input_symbol_head_cannot_write_from_memory(kind):
+    torch.manual_seed(0)
+    symbol, previous = torch.tensor([3, 3]), torch.tensor([1, 1])
+    for head, memoryless in (("state", False), ("input", True)):
+        controller = Controller(kind, 4, 8, symbol_head=head)
+        _, _, _, state = controller.step(torch.tensor([5, 9]), torch.tensor([4, 0]), None)  # two different pasts
+        scores, logits, _, _ = controller.step(symbol, previous, state)
+        assert torch.equal(logits[0], logits[1]) == memoryless
+        assert not torch.equal(scores[0], scores[1])  # the moves still see the past
 
 
 def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
@@ -159,6 +173,7 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"rl": {"state_noise": 0.01}}, "the ff controller has none"),
     ({"model": {"name": "gru"}, "rl": {"state_noise": -0.1}}, "rl.state_noise must be non-negative"),
     ({"rl": {"explore_duration": 0}}, "rl.explore_duration must be at least 1"),
+    ({"model": {"symbol_head": "memory"}}, "model.symbol_head must be one of state, input"),
     ({"rl": {"explore_duration": 4, "algorithm": "reinforce"}}, "reinforce samples its policy instead"),
 ])
 def test_bad_tape_configs_are_refused(sets, message):

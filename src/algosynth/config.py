@@ -57,6 +57,7 @@ class ModelConfig:
     read_heads: int = 1
     write_heads: int = 1
     shift_range: int = 1
+    symbol_head: str = "state"
 
 
 @dataclass
@@ -362,11 +363,12 @@ def validate_training_suites(c: CurriculumConfig, task_names: list[str]) -> None
 
 def validate_tape(config: Config) -> Config:
     """A tape run reads task.name and train_size, model.name (ff, lstm, gru) and width, optim.lr, train, eval and rl."""
-    from algosynth.tape.controllers import CONTROLLER_NAMES
+    from algosynth.tape.controllers import CONTROLLER_NAMES, SYMBOL_HEADS
 
     t, m, o, tr, ev, rl = config.task, config.model, config.optim, config.train, config.eval, config.rl
     _check(m.name in CONTROLLER_NAMES, f"model.name {m.name!r} is not a tape controller; choose one of {', '.join(CONTROLLER_NAMES)}")
     _check(m.width >= 1, f"model.width must be a positive integer, got {m.width}")
+    _check(m.symbol_head in SYMBOL_HEADS, f"model.symbol_head must be one of {', '.join(SYMBOL_HEADS)}, got {m.symbol_head!r}")
     _check(o.name in ("adam", "adamw", "sgd") and o.lr > 0, f"optim.name must be adam, adamw or sgd and optim.lr positive, got {o.name!r}, {o.lr}")
     _check(o.clip is None or o.clip > 0, f"optim.clip must be positive or null, got {o.clip}")
     for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):

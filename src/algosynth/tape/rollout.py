@@ -90,8 +90,8 @@ def rollout(
     previous = torch.full((batch,), controller.num_actions, dtype=torch.long)
     epsilon = torch.as_tensor(epsilon, dtype=torch.float).expand(batch)
     state = None
-    held = torch.zeros(batch, dtype=torch.long)
-    hold = torch.zeros(batch, dtype=torch.long)
+    held_action = torch.zeros(batch, dtype=torch.long)
+    held_steps = torch.zeros(batch, dtype=torch.long)
     keys = ("scores", "symbol_logits", "baseline", "actions", "greedy", "symbols", "rewards", "alive", "ended",
             "left", "expected", "positions", "observed")
     record: dict[str, list[torch.Tensor]] = {key: [] for key in keys}
@@ -114,11 +114,11 @@ def rollout(
             explore = torch.rand(batch, generator=generator) < epsilon
             random = torch.randint(0, controller.num_actions, (batch,), generator=generator)
             if explore_duration > 1:
-                start = explore & (hold == 0)
-                held = torch.where(start, random, held)
-                hold = torch.where(start, exploration_runs(batch, explore_duration, generator), hold)
-                explore, random = hold > 0, held
-                hold = (hold - 1).clamp(min=0)
+                start = explore & (held_steps == 0)
+                held_action = torch.where(start, random, held_action)
+                held_steps = torch.where(start, exploration_runs(batch, explore_duration, generator), held_steps)
+                explore, random = held_steps > 0, held_action
+                held_steps = (held_steps - 1).clamp(min=0)
             action = torch.where(explore, random, best)
         else:
             action = best

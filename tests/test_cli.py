@@ -82,6 +82,8 @@ def test_data_show():
         (["train", "ngpu_badd_cpu", "--set", "model.gates=soft"], ["model.gates 'soft' is unknown", "cutoff, hard"]),
         (["train", "ngpu_badd_cpu", "--set", "model.saturation=0.01"], ["model.saturation needs model.gates: hard"]),
         (["train", "ngpu_badd_cpu", "--set", "model.dropout_on=gates"], ["model.dropout_on must be state or candidate"]),
+        (["train", "ngpu_badd_cpu", "--set", "train.ema=1"], ["train.ema is the weight average's decay per step, in [0, 1)"]),
+        (["train", "tape_copy_ff", "--set", "train.ema=0.99"], ["train.ema averages the weights of supervised runs", "rl.target_tau"]),
         (["eval", "no/such/run"], ["does not exist"]),
         (["eval", "."], ["holds no checkpoint"]),
         (["data", "show", "sudoku"], ["unknown task 'sudoku'"]),

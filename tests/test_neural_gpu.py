@@ -228,6 +228,22 @@ def test_relaxation_pull_and_averaging_against_hand_values():
         assert torch.equal(model.step(x, GridState(grid, 0)).grid, model.step(x, GridState(grid, 1)).grid)
 
 
+def test_a_curriculum_advance_ties_the_weight_average_too(tmp_path):
+    """With train.ema the checkpoint holds the average; when the live sets are tied into one, the
+    average's sets must be tied as well, or it would keep running differing sets round-robin."""
+    config = from_dict(ngpu_config(model={"relax_sets": 2, "relax_pull": 0.5, "relax_tie_at": 1.0},
+                                   train={"ema": 0.9}, curriculum={"enabled": True}))
+    trainer = Trainer(config, tmp_path, show_progress=False)
+    trainer._train_step(get_task("badd").generate(3, 8, 0))
+    trainer.curriculum.record = lambda error: True  # as if the window had just passed the threshold
+    trainer._advance_curriculum(0.0)
+    for model in (trainer.model, trainer.average):
+        assert model.tied
+        for p in model.cgrus.parameters():
+            assert torch.equal(p[0], p[1])
+    assert not torch.equal(trainer.model.cgrus[0].gate_weight, trainer.average.cgrus[0].gate_weight)
+
+
 def test_trainer_thinks_2n_steps_and_adds_the_pull_to_the_loss(tmp_path):
     config = from_dict(ngpu_config(model={"relax_sets": 2, "relax_pull": 0.5}))
     trainer = Trainer(config, tmp_path, show_progress=False)

@@ -5,12 +5,13 @@ import signal
 import pytest
 import torch
 
+from algosynth.averaging import averaged_copy, polyak_update
 from algosynth.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, load_weights_into, resolve_checkpoint
 from algosynth.config import from_dict
 from algosynth.errors import AlgosynthError
 from algosynth.models.registry import build_model
 from algosynth.tasks import get_task
-from algosynth.train import Trainer, TrainingDiverged, TrainingInterrupted, lr_factor, make_optimizer
+from algosynth.train import LIVE, Trainer, TrainingDiverged, TrainingInterrupted, lr_factor, make_optimizer
 
 from conftest import tiny_config
 
@@ -57,6 +58,53 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_matches(tmp_path, tiny):
     assert load_checkpoint(tmp_path / "cut").meta["global_step"] == 6
     Trainer.resume(tmp_path / "cut", show_progress=False).fit()
     assert_same_weights(final_weights(tmp_path / "whole"), final_weights(tmp_path / "cut"))
+
+
+def test_polyak_update_by_hand():
+    model = torch.nn.BatchNorm1d(2)
+    average = averaged_copy(model)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([3.0, -1.0]))
+        model.running_mean.copy_(torch.tensor([5.0, 6.0]))
+    polyak_update(average, model, 0.25)
+    assert torch.allclose(average.weight, torch.tensor([1.5, 0.5]))  # 1 + 0.25 * (3 - 1), 1 + 0.25 * (-1 - 1)
+    assert torch.equal(average.running_mean, model.running_mean)  # buffers are state: copied, not averaged
+    assert not average.weight.requires_grad
+
+
+def test_the_weight_average_is_what_a_checkpoint_holds_and_leaves_training_alone(tmp_path, tiny):
+    """train.ema must not change a single live update, and the saved weights must be the average of
+    the live weights after every step, folded in by hand here."""
+    trainer = Trainer(tiny(train={"epochs": 2}), tmp_path / "plain", show_progress=False)
+    expected = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    step = trainer.optimizer.step
+
+    def step_and_fold(*args, **kwargs):
+        result = step(*args, **kwargs)
+        for key, value in trainer.model.state_dict().items():
+            expected[key] = expected[key] + 0.1 * (value - expected[key]) if value.is_floating_point() else value.clone()
+        return result
+
+    trainer.optimizer.step = step_and_fold
+    trainer.fit()
+    Trainer(tiny(train={"epochs": 2, "ema": 0.9}), tmp_path / "averaged", show_progress=False).fit()
+    averaged = load_checkpoint(tmp_path / "averaged")
+    live = {k.removeprefix(LIVE): v for k, v in averaged.training.items() if k.startswith(LIVE)}
+    assert_same_weights(final_weights(tmp_path / "plain"), live)
+    assert all(torch.allclose(averaged.weights[k], v, atol=1e-6) for k, v in expected.items())
+    assert not all(torch.equal(averaged.weights[k], v) for k, v in live.items())
+
+
+def test_resume_with_a_weight_average_is_bitwise_identical(tmp_path, tiny):
+    config = tiny(train={"epochs": 4, "ema": 0.9})
+    Trainer(config, tmp_path / "whole", show_progress=False).fit()
+    Trainer(config, tmp_path / "split", show_progress=False).fit()
+    for later in list_checkpoints(tmp_path / "split" / "checkpoints")[2:]:
+        shutil.rmtree(later)
+    Trainer.resume(tmp_path / "split", show_progress=False).fit()
+    whole, split = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "split")
+    assert_same_weights(whole.weights, split.weights)
+    assert_same_weights(whole.training, split.training)
 
 
 def test_checkpoint_round_trip(tmp_path, tiny):

@@ -96,6 +96,11 @@ class TrainConfig:
     init_from: str | None = None
     """A run, checkpoint or shipped model whose weights a new run starts from (fine-tuning, or a task
     curriculum such as 2-row addition before 3-row); its optimiser, step and curriculum start anew."""
+    ema: float = 0.0
+    """Decay of an exponential moving average of the weights, updated after every step (0: off).
+    With it, validation scores the average and checkpoints hold it as the model's weights (what
+    eval, export, solve and probes load); the live weights travel with the training state, so
+    training itself and resuming are unchanged. 0.999 averages about the last thousand steps."""
 
 
 @dataclass
@@ -299,6 +304,7 @@ def validate(config: Config) -> Config:
     _check(tr.checkpoint_every >= 1, f"train.checkpoint_every must be at least 1, got {tr.checkpoint_every}")
     _check(tr.keep_checkpoints >= 1, f"train.keep_checkpoints must be at least 1, got {tr.keep_checkpoints}")
     _check(tr.device in ("auto", "cpu", "cuda") or tr.device.startswith("cuda:"), f"train.device must be auto, cpu or cuda, got {tr.device!r}")
+    _check(0 <= tr.ema < 1, f"train.ema is the weight average's decay per step, in [0, 1) (0: off, 0.999: about the last 1000 steps), got {tr.ema}")
     _check(tr.amp in ("off", "bf16", "fp16"), f"train.amp must be off, bf16 or fp16, got {tr.amp!r}")
     _check(len(ev.sizes) >= 1 and all(s >= 1 for s in ev.sizes), f"eval.sizes must be positive sizes, got {ev.sizes}")
     for key in ("iters", "n", "batch_size"):
@@ -383,6 +389,7 @@ def validate_tape(config: Config) -> Config:
     _check(o.clip is None or o.clip > 0, f"optim.clip must be positive or null, got {o.clip}")
     for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):
         _check(getattr(tr, key) >= 1, f"train.{key} must be at least 1, got {getattr(tr, key)}")
+    _check(tr.ema == 0, "train.ema averages the weights of supervised runs; a tape run's average is its Q(lambda) target network, rl.target_tau; set train.ema=0")
     _check(tr.device in ("auto", "cpu"), f"train.device must be auto or cpu for tape runs (the controllers are tiny), got {tr.device!r}")
     _check(len(ev.sizes) >= 1 and min(ev.sizes) >= 1 and ev.n >= 1 and ev.batch_size >= 1,
            f"eval.sizes, eval.n and eval.batch_size must be positive, got {ev.sizes}, {ev.n}, {ev.batch_size}")

@@ -20,6 +20,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from algosynth.averaging import averaged_copy, polyak_update
 from algosynth.checkpoints import (
     list_checkpoints,
     load_initial_weights,
@@ -37,6 +38,11 @@ from algosynth.losses import make_loss
 from algosynth.models.registry import build_model
 from algosynth.tasks import Batch, get_task
 from algosynth.think import planned_iters, think
+
+
+LIVE = "live."
+"""Prefix of the live weights among a checkpoint's training tensors when ``train.ema`` is on: the
+checkpoint's model weights are then the average, and resuming needs both."""
 
 
 class TrainingDiverged(AlgosynthError):
@@ -152,6 +158,7 @@ class Trainer:
         self.task = get_task(config.task.name)
         torch.manual_seed(config.train.seed)
         self.model = build_model(config.model, self.task.spec).to(self.device)
+        self.average = averaged_copy(self.model) if config.train.ema > 0 else None
         self.optimizer = make_optimizer(config, self.model)
         self.loss_fn = make_loss(config.loss.name, config.loss.alpha)
         self.loss_rng = torch.Generator().manual_seed(config.train.seed)
@@ -177,9 +184,16 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return math.ceil(self.config.task.n_train / self.config.train.batch_size)
 
+    @property
+    def saved_model(self) -> torch.nn.Module:
+        """What validation scores and checkpoints hold as the weights: the average when train.ema is on."""
+        return self.model if self.average is None else self.average
+
     def restore(self, checkpoint) -> None:
-        load_weights_into(self.model, checkpoint)
+        load_weights_into(self.saved_model, checkpoint)
         state = checkpoint.training
+        if self.average is not None:
+            self.model.load_state_dict({k.removeprefix(LIVE): v for k, v in state.items() if k.startswith(LIVE)})
         self.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], state))
         self.loss_rng.set_state(state["rng.loss"])
         torch.set_rng_state(state["rng.torch"])
@@ -191,6 +205,8 @@ class Trainer:
 
     def save(self, metrics: dict[str, Any] | None = None) -> Path:
         training: dict[str, torch.Tensor] = {"rng.loss": self.loss_rng.get_state(), "rng.torch": torch.get_rng_state()}
+        if self.average is not None:
+            training.update({LIVE + k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()})
         meta = {
             "config": self.config.to_dict(),
             "global_step": self.global_step,
@@ -202,7 +218,7 @@ class Trainer:
             "metrics": metrics or {},
         }
         return save_checkpoint(
-            self.run_dir / "checkpoints", self.global_step, self.model.state_dict(), meta, training,
+            self.run_dir / "checkpoints", self.global_step, self.saved_model.state_dict(), meta, training,
             keep=self.config.train.keep_checkpoints,
         )
 
@@ -278,6 +294,8 @@ class Trainer:
             self._add_gradient_noise()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.average is not None:
+            polyak_update(self.average, model, 1 - self.config.train.ema)
         self.global_step += 1
         if out.logits is None:
             return loss, None
@@ -287,6 +305,8 @@ class Trainer:
         cfg = self.config
         if self.global_step == 0 and cfg.train.init_from:
             load_initial_weights(self.model, cfg.train.init_from)
+            if self.average is not None:
+                self.average.load_state_dict(self.model.state_dict())
         prepare_run_dir(self.run_dir, cfg, self.global_step // self.steps_per_epoch)
         (self.run_dir / "plots").mkdir(exist_ok=True)
         train, val = self._data()
@@ -329,24 +349,26 @@ class Trainer:
         return TrainResult(self.run_dir, cfg.train.epochs, time.time() - started, metrics)
 
     def _advance_curriculum(self, error: float) -> None:
-        """Feed the batch's sequence error to the curriculum; at an advance, tell a model that listens."""
+        """Feed the batch's sequence error to the curriculum; at an advance, tell a model that listens
+        (and its average, so that the Neural GPU's tie averages the averaged weight sets too)."""
         if self.curriculum is None or not self.curriculum.record(error):
             return
-        hook = getattr(self.model, "curriculum_advanced", None)
-        if hook is not None:
-            hook()
+        for model in [self.model] if self.average is None else [self.model, self.average]:
+            hook = getattr(model, "curriculum_advanced", None)
+            if hook is not None:
+                hook()
         if self.show_progress:
             self.console.log(f"step {self.global_step}: curriculum advanced to {self.curriculum.describe()}")
 
     def _end_epoch(self, epoch: int, losses, accs, val: Batch, seconds: float, writer) -> dict[str, Any]:
-        self.model.eval()
+        self.saved_model.eval()
         T = self.config.loss.iters
         metrics = {
             "epoch": epoch,
             "step": self.global_step,
             "loss": sum(losses) / max(len(losses), 1),
             "train_acc": sum(accs) / len(accs) if accs else None,
-            "val_acc": exact_accuracy(self.model, self.task, val, T, self.config.eval.batch_size),
+            "val_acc": exact_accuracy(self.saved_model, self.task, val, T, self.config.eval.batch_size),
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": seconds,
         }

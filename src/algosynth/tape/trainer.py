@@ -3,7 +3,6 @@ curriculum, metrics and resumable checkpoints in the same run-directory layout a
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -14,6 +13,7 @@ import torch
 import yaml
 from rich.console import Console
 
+from algosynth.averaging import averaged_copy, polyak_update
 from algosynth.checkpoints import (
     load_initial_weights,
     load_weights_into,
@@ -56,7 +56,7 @@ class TapeTrainer:
         self.controller = build_controller(config.model, self.task)
         self.optimizer = make_optimizer(config, self.controller)
         rl = config.rl
-        self.target = copy.deepcopy(self.controller).requires_grad_(False) if rl.target_tau > 0 else None
+        self.target = averaged_copy(self.controller) if rl.target_tau > 0 else None
         self.curriculum = LengthCurriculum(rl.start_length, rl.length_step, config.task.train_size, rl.window, rl.threshold)
         self.update = 0
         self.finished = False
@@ -136,9 +136,7 @@ class TapeTrainer:
             torch.nn.utils.clip_grad_norm_(self.controller.parameters(), self.config.optim.clip)
         self.optimizer.step()
         if self.target is not None:
-            with torch.no_grad():
-                for follower, leader in zip(self.target.parameters(), self.controller.parameters()):
-                    follower.lerp_(leader, rl.target_tau)
+            polyak_update(self.target, self.controller, rl.target_tau)
         self.update += 1
         self.curriculum.record(outcomes.tolist())
         return {**parts, "greedy_acc": float(outcomes.float().mean()), "length": self.curriculum.length}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from algosynth.averaging import averaged_copy, polyak_update
-from algosynth.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, load_weights_into, resolve_checkpoint
+from algosynth.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, load_weights_into, resolve_checkpoint, unprefixed_state
 from algosynth.config import from_dict
 from algosynth.errors import AlgosynthError
 from algosynth.models.registry import build_model
@@ -89,7 +89,7 @@ def test_the_weight_average_is_what_a_checkpoint_holds_and_leaves_training_alone
     trainer.fit()
     Trainer(tiny(train={"epochs": 2, "ema": 0.9}), tmp_path / "averaged", show_progress=False).fit()
     averaged = load_checkpoint(tmp_path / "averaged")
-    live = {k.removeprefix(LIVE): v for k, v in averaged.training.items() if k.startswith(LIVE)}
+    live = unprefixed_state(averaged.training, LIVE)
     assert_same_weights(final_weights(tmp_path / "plain"), live)
     assert all(torch.allclose(averaged.weights[k], v, atol=1e-6) for k, v in expected.items())
     assert not all(torch.equal(averaged.weights[k], v) for k, v in live.items())

@@ -79,6 +79,17 @@ def optimizer_state_from_json(data: Any, tensors: dict[str, torch.Tensor]) -> di
     return state
 
 
+def prefixed_state(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    """A second network's weights under ``prefix``, to travel among a checkpoint's training tensors
+    (the live weights beside their saved average, a tape run's target network)."""
+    return {prefix + k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def unprefixed_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The weights ``prefixed_state`` stored under ``prefix``, as a state dict again."""
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+
+
 def save_checkpoint(
     checkpoint_dir: Path,
     step: int,

@@ -27,8 +27,10 @@ from algosynth.checkpoints import (
     load_weights_into,
     optimizer_state_from_json,
     optimizer_state_to_json,
+    prefixed_state,
     resumable_checkpoint,
     save_checkpoint,
+    unprefixed_state,
 )
 from algosynth.config import Config, from_dict
 from algosynth.curriculum import Curriculum
@@ -193,7 +195,7 @@ class Trainer:
         load_weights_into(self.saved_model, checkpoint)
         state = checkpoint.training
         if self.average is not None:
-            self.model.load_state_dict({k.removeprefix(LIVE): v for k, v in state.items() if k.startswith(LIVE)})
+            self.model.load_state_dict(unprefixed_state(state, LIVE))
         self.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], state))
         self.loss_rng.set_state(state["rng.loss"])
         torch.set_rng_state(state["rng.torch"])
@@ -206,7 +208,7 @@ class Trainer:
     def save(self, metrics: dict[str, Any] | None = None) -> Path:
         training: dict[str, torch.Tensor] = {"rng.loss": self.loss_rng.get_state(), "rng.torch": torch.get_rng_state()}
         if self.average is not None:
-            training.update({LIVE + k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()})
+            training.update(prefixed_state(self.model, LIVE))
         meta = {
             "config": self.config.to_dict(),
             "global_step": self.global_step,

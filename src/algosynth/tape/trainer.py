@@ -19,8 +19,10 @@ from algosynth.checkpoints import (
     load_weights_into,
     optimizer_state_from_json,
     optimizer_state_to_json,
+    prefixed_state,
     resumable_checkpoint,
     save_checkpoint,
+    unprefixed_state,
 )
 from algosynth.config import Config, from_dict
 from algosynth.tape.controllers import build_controller
@@ -70,7 +72,7 @@ class TapeTrainer:
         load_weights_into(trainer.controller, checkpoint)
         trainer.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], checkpoint.training))
         if trainer.target is not None:
-            trainer.target.load_state_dict({k.removeprefix(TARGET): v for k, v in checkpoint.training.items() if k.startswith(TARGET)})
+            trainer.target.load_state_dict(unprefixed_state(checkpoint.training, TARGET))
         trainer.curriculum.load_state_dict(checkpoint.meta["curriculum"])
         trainer.update = checkpoint.meta["global_step"]
         return trainer
@@ -82,7 +84,7 @@ class TapeTrainer:
     def save(self, metrics: dict[str, Any]) -> Path:
         training: dict[str, torch.Tensor] = {}
         if self.target is not None:
-            training.update({TARGET + k: v.clone() for k, v in self.target.state_dict().items()})
+            training.update(prefixed_state(self.target, TARGET))
         meta = {
             "config": self.config.to_dict(),
             "global_step": self.update,

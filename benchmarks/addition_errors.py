@@ -1,12 +1,14 @@
-"""Where a trained network's long additions go wrong: carry ripples, error positions, errors per sum.
+"""Where a trained network's long additions go wrong: propagate runs, carry ripples, error positions.
 
     OMP_NUM_THREADS=1 python benchmarks/addition_errors.py RUN_OR_CHECKPOINT --size 200 --n 500 --seed 4242
 
-A carry ripples when it enters a column whose digits sum to base - 1 and so leaves it again: the
-network must pass it on one column per step. If long ripples were what failed, exact match would
-fall as a sum's longest ripple grows. The script scores fresh sums (the same ones `algosynth eval
---seed` draws), then prints exact match by longest ripple, the wrong digits per failed sum, and the
-positions of the wrong digits in tenths of the output.
+A column whose digits sum to base - 1 propagates: a carry that enters it leaves it, and none is
+made there, so the digits of a stretch of such columns, and the one above it, are decided by the
+column below the stretch. A carry ripples when it actually runs through such a stretch. If long
+stretches were what failed, exact match would fall as a sum's longest one grows. The script scores
+fresh sums (the same ones `algosynth eval --seed` draws), then prints exact match by the longest
+propagate run and by the longest ripple (a run that a carry entered), the wrong digits per failed
+sum, and the positions of the wrong digits in tenths of the output.
 """
 
 from __future__ import annotations
@@ -17,27 +19,38 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from algosynth.checkpoints import load_checkpoint
 from algosynth.errors import AlgosynthError
 from algosynth.evaluate import evaluate_batch, load_model
 from algosynth.tasks.arithmetic import arithmetic_task
 from algosynth.tasks.base import Batch
 from algosynth.think import planned_iters
 
-RIPPLE_BINS = ((0, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, None))
+RUN_BINS = ((0, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, None))
 
 
-def longest_ripples(a: np.ndarray, b: np.ndarray, base: int) -> np.ndarray:
-    """Per sum, the longest run of columns that a carry enters and leaves (digit sum base - 1)."""
+def longest_runs(a: np.ndarray, b: np.ndarray, base: int, carried_only: bool) -> np.ndarray:
+    """Per sum, the longest run of columns whose digits sum to base - 1 (only those a carry enters
+    and leaves when ``carried_only``: a ripple)."""
     carry = np.zeros(a.shape[0], np.int64)
     run = np.zeros(a.shape[0], np.int64)
     longest = np.zeros(a.shape[0], np.int64)
     for position in range(a.shape[1]):
         column = a[:, position].astype(np.int64) + b[:, position]
-        ripples = (carry == 1) & (column == base - 1)
-        run = np.where(ripples, run + 1, 0)
+        propagates = (column == base - 1) & ((carry == 1) | (not carried_only))
+        run = np.where(propagates, run + 1, 0)
         longest = np.maximum(longest, run)
         carry = (column + carry) // base
     return longest
+
+
+def print_by_run(right: np.ndarray, longest: np.ndarray, label: str) -> None:
+    print(f"| longest {label} | sums | exact match |\n|---|---|---|")
+    for low, high in RUN_BINS:
+        chosen = (longest >= low) & (longest <= (np.inf if high is None else high))
+        score = f"{right[chosen].mean():.1%}" if chosen.any() else "-"
+        bin_label = f"{low}-{high}" if high is not None else f"{low}+"
+        print(f"| {bin_label} | {int(chosen.sum())} | {score} |")
 
 
 def main() -> None:
@@ -53,10 +66,11 @@ def main() -> None:
         raise SystemExit(f"error: --n and --batch-size must be at least 1, got {args.n} and {args.batch_size}")
     device = torch.device(args.device)
     try:
-        model, config, _ = load_model(args.checkpoint, device)
-        task = arithmetic_task(config.task.name)
+        trained = load_checkpoint(args.checkpoint, with_training=False).meta["config"]["task"]["name"]
+        task = arithmetic_task(trained)
         if task is None or task.op != "addition":
-            raise AlgosynthError(f"{args.checkpoint} was trained on {config.task.name}; give a run of addition in any base")
+            raise AlgosynthError(f"{args.checkpoint} was trained on {trained}; give a run of addition in any base")
+        model, _, _ = load_model(args.checkpoint, device)
         data = task.generate(args.size, args.n, args.seed)
     except AlgosynthError as error:
         raise SystemExit(f"error: {error}") from None
@@ -68,15 +82,11 @@ def main() -> None:
             predictions.append(evaluate_batch(model, task, chunk, planned_iters(model, chunk.inputs, 1))["final"])
     wrong = (torch.cat(predictions).cpu() != data.targets).numpy()
     right = ~wrong.any(axis=1)
-    ripples = longest_ripples(*task.decode(data), task.base)
-    print(f"{args.checkpoint}: {config.task.name} at {args.size} digits, {args.n} sums of seed {args.seed}: "
+    a, b = task.decode(data)
+    print(f"{args.checkpoint}: {trained} at {args.size} digits, {args.n} sums of seed {args.seed}: "
           f"exact match {right.mean():.1%}")
-    print("| longest carry ripple | sums | exact match |\n|---|---|---|")
-    for low, high in RIPPLE_BINS:
-        chosen = (ripples >= low) & (ripples <= (np.inf if high is None else high))
-        label = f"{low}-{high}" if high is not None else f"{low}+"
-        score = f"{right[chosen].mean():.1%}" if chosen.any() else "-"
-        print(f"| {label} | {int(chosen.sum())} | {score} |")
+    print_by_run(right, longest_runs(a, b, task.base, carried_only=False), "propagate run")
+    print_by_run(right, longest_runs(a, b, task.base, carried_only=True), "carry ripple")
     failed = wrong[~right]
     if not len(failed):
         return

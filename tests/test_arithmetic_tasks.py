@@ -119,7 +119,8 @@ def significant_length(digits: np.ndarray) -> int:
 @pytest.mark.parametrize("op", sorted(OPS))
 def test_every_suite_is_exact_and_deterministic(op, base, size):
     task = ArithmeticTask(op, base)
-    assert sorted(task.suites) == ["carry_chains", "digit_runs", "padded_small", "unequal_lengths"]
+    extra = ["propagate_runs"] if op == "addition" else []
+    assert sorted(task.suites) == sorted(["carry_chains", "digit_runs", "padded_small", "unequal_lengths", *extra])
     for name in task.suites:
         batch = task.suite(name, size, n=12, seed=3)
         assert batch.inputs.shape == (12, 11, 2 * size + 1)
@@ -147,6 +148,30 @@ def test_multiplication_carry_chains_are_nines_times_nines():
         assert (full == 9).all()
         j = significant_length(partial)
         assert j >= 1 and (partial[:j] == 9).all() and (partial[j:] == 0).all()
+
+
+def longest_propagate_run(a: np.ndarray, b: np.ndarray, base: int) -> int:
+    """Brute force: the longest stretch of columns whose digits sum to base - 1."""
+    longest = run = 0
+    for x, y in zip(a, b):
+        run = run + 1 if x + y == base - 1 else 0
+        longest = max(longest, run)
+    return longest
+
+
+@pytest.mark.parametrize("base", [2, 10])
+def test_propagate_runs_hold_stretches_of_every_length(base):
+    task = ArithmeticTask("addition", base)
+    size = 12
+    pairs = operand_pairs(task, task.suite("propagate_runs", size, n=600, seed=4))
+    longest = [longest_propagate_run(a, b, base) for a, b in pairs]
+    assert min(longest) >= 1 and max(longest) == size
+    # stretch lengths are uniform in 1..k, so at least half the sums hold a stretch of k/2 or more;
+    # uniform operands would hold one of 6 binary columns in about 1 sum in 10, of 6 decimal ones in
+    # about 1 in 10**5
+    assert np.mean(np.array(longest) >= size // 2) >= 0.5
+    uniform = operand_pairs(task, task.generate(size, 600, 4))
+    assert np.mean([longest_propagate_run(a, b, base) >= size // 2 for a, b in uniform]) < 0.2
 
 
 @pytest.mark.parametrize("size", [8, 64, 300])
@@ -252,7 +277,7 @@ def test_suite_evaluation_through_the_cli(badd_run):
     result = invoke("eval", badd_run, "--suites", "all", "--sizes", "4")
     assert result.exit_code == 0, result.output
     suites = [s["suite"] for s in json.loads((badd_run / "eval.json").read_text())["suites"]]
-    assert suites == ["carry_chains", "digit_runs", "padded_small", "unequal_lengths"]
+    assert suites == ["carry_chains", "digit_runs", "padded_small", "propagate_runs", "unequal_lengths"]
 
 
 def test_suites_and_arithmetic_names_on_the_command_line(badd_run):

@@ -160,9 +160,11 @@ class ArithmeticTask(Task):
 
     @property
     def suites(self) -> dict[str, Callable[[int, int, int], Batch]]:
-        return {name: partial(self._suite, name, maker) for name, maker in (
-            ("carry_chains", self._carry_chains), ("digit_runs", self._digit_runs),
-            ("padded_small", self._padded_small), ("unequal_lengths", self._unequal_lengths))}
+        makers = [("carry_chains", self._carry_chains), ("digit_runs", self._digit_runs),
+                  ("padded_small", self._padded_small), ("unequal_lengths", self._unequal_lengths)]
+        if self.op == "addition":
+            makers.append(("propagate_runs", self._propagate_runs))
+        return {name: partial(self._suite, name, maker) for name, maker in makers}
 
     def _suite(self, name: str, maker: Callable, size: int, n: int, seed: int) -> Batch:
         self.check_request(size, n)
@@ -184,6 +186,25 @@ class ArithmeticTask(Task):
             lengths = uniform_ints(rng, (n,), 1, size)
             other = np.where(np.arange(size)[None, :] < lengths[:, None], self.base - 1, 0)
         return swap_some(rng, full, other)
+
+    def _propagate_runs(self, rng: np.random.Generator, size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Addition only: random operands with one stretch, 1 to k columns long at a random place,
+        where the two digits sum to b - 1.
+
+        A carry that enters such a column leaves it, and none is made there, so every digit of the
+        stretch and the one above it depend on the column below the stretch, however far away.
+        Uniform operands hold stretches longer than 8 binary columns in about 1% of 20-bit sums
+        but in about 10% of 200-bit ones, so a network trained on them can fit its training sizes
+        and still miss the long ones (benchmarks/README.md). The maximal carry chain is one such
+        stretch; here its length, its place and the carry entering it vary.
+        """
+        a = uniform_ints(rng, (n, size), 0, self.base - 1)
+        b = uniform_ints(rng, (n, size), 0, self.base - 1)
+        lengths = uniform_ints(rng, (n,), 1, size)
+        starts = uniform_ints(rng, (n,), 0, 2**31 - 1) % (size - lengths + 1)
+        position = np.arange(size)[None, :]
+        stretch = (position >= starts[:, None]) & (position < (starts + lengths)[:, None])
+        return a, np.where(stretch, self.base - 1 - a, b)
 
     def _digit_runs(self, rng: np.random.Generator, size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Both operands are runs of one repeated digit, each run k/8 to k/2 digits long."""

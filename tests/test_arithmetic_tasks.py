@@ -167,8 +167,8 @@ def test_propagate_runs_hold_stretches_of_every_length(base):
     longest = [longest_propagate_run(a, b, base) for a, b in pairs]
     assert min(longest) >= 1 and max(longest) == size
     # stretch lengths are uniform in 1..k, so at least half the sums hold a stretch of k/2 or more;
-    # uniform operands would hold one of 6 binary columns in about 1 sum in 10, of 6 decimal ones in
-    # about 1 in 10**5
+    # uniform operands hold one of 6 binary columns in about 1 sum in 16, of 6 decimal ones in
+    # about 1 in 200,000
     assert np.mean(np.array(longest) >= size // 2) >= 0.5
     uniform = operand_pairs(task, task.generate(size, 600, 4))
     assert np.mean([longest_propagate_run(a, b, base) >= size // 2 for a, b in uniform]) < 0.2

@@ -194,7 +194,7 @@ class ArithmeticTask(Task):
         A carry that enters such a column leaves it, and none is made there, so every digit of the
         stretch and the one above it depend on the column below the stretch, however far away.
         Uniform operands hold stretches longer than 8 binary columns in about 1% of 20-bit sums
-        but in about 10% of 200-bit ones, so a network trained on them can fit its training sizes
+        but in about 14% of 200-bit ones, so a network trained on them can fit its training sizes
         and still miss the long ones (benchmarks/README.md). The maximal carry chain is one such
         stretch; here its length, its place and the carry entering it vary.
         """

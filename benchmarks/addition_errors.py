@@ -21,7 +21,7 @@ import torch
 
 from algosynth.checkpoints import load_checkpoint
 from algosynth.errors import AlgosynthError
-from algosynth.evaluate import evaluate_batch, load_model
+from algosynth.evaluate import evaluate_batch, model_from_checkpoint
 from algosynth.tasks.arithmetic import arithmetic_task
 from algosynth.tasks.base import Batch
 from algosynth.think import planned_iters
@@ -66,11 +66,12 @@ def main() -> None:
         raise SystemExit(f"error: --n and --batch-size must be at least 1, got {args.n} and {args.batch_size}")
     device = torch.device(args.device)
     try:
-        trained = load_checkpoint(args.checkpoint, with_training=False).meta["config"]["task"]["name"]
+        checkpoint = load_checkpoint(args.checkpoint, with_training=False)
+        trained = checkpoint.meta["config"]["task"]["name"]
         task = arithmetic_task(trained)
         if task is None or task.op != "addition":
             raise AlgosynthError(f"{args.checkpoint} was trained on {trained}; give a run of addition in any base")
-        model, _, _ = load_model(args.checkpoint, device)
+        model, _, _ = model_from_checkpoint(checkpoint, device)
         data = task.generate(args.size, args.n, args.seed)
     except AlgosynthError as error:
         raise SystemExit(f"error: {error}") from None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from algosynth.checkpoints import load_checkpoint, load_weights_into
+from algosynth.checkpoints import Checkpoint, load_checkpoint, load_weights_into
 from algosynth.config import Config, from_dict
 from algosynth.errors import AlgosynthError
 from algosynth.memory import fit_batch_size
@@ -168,7 +168,11 @@ def resolve_suites(task: Task, names: list[str]) -> list[str]:
 
 def load_model(run_or_checkpoint: Path, device: torch.device | None = None) -> tuple[torch.nn.Module, Config, str]:
     """The model of a run's last checkpoint (or of one checkpoint folder), ready for evaluation."""
-    checkpoint = load_checkpoint(run_or_checkpoint, with_training=False)
+    return model_from_checkpoint(load_checkpoint(run_or_checkpoint, with_training=False), device)
+
+
+def model_from_checkpoint(checkpoint: Checkpoint, device: torch.device | None = None) -> tuple[torch.nn.Module, Config, str]:
+    """``load_model`` for a checkpoint already read, so a caller that inspects its meta first reads it once."""
     config = from_dict(checkpoint.meta["config"])
     device = device or pick_device(config.train.device)
     model = build_model(config.model, get_task(config.task.name).spec)

@@ -98,6 +98,12 @@ def test_eval_rejects_bad_sizes(trained_run):
     assert_clean_failure(algosynth("eval", trained_run, "--sizes", "8,x"), "--sizes must be comma-separated integers")
 
 
+def test_steps_per_symbol_is_refused_for_a_model_told_how_long_to_think(trained_run):
+    assert_clean_failure(algosynth("eval", trained_run, "--steps-per-symbol", "3"),
+                         "--steps-per-symbol applies to the Neural GPU", "model is 'dt_net'", "use --iters")
+    assert_clean_failure(algosynth("eval", trained_run, "--steps-per-symbol", "0"), "must be a positive integer, got 0")
+
+
 def test_resume_of_a_finished_run_is_refused_and_changes_nothing(trained_run):
     before = {p: p.read_bytes() for p in trained_run.rglob("*") if p.is_file()}
     assert_clean_failure(algosynth("train", "--resume", trained_run), "already finished", "--epochs")

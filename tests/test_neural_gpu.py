@@ -312,3 +312,18 @@ def test_eval_title_names_the_step_counts_the_model_planned(tmp_path):
                            "(10 at size 2, 22 at size 5); --iters is not used")
     budget = EvalResult(sizes=[], iters=3, planned=False)  # a model that thinks as long as it is told
     assert eval_title("2 fresh instances per size", budget) == "exact match on 2 fresh instances per size, up to 3 iterations"
+
+
+def test_eval_can_think_past_the_trained_step_count(tmp_path):
+    Trainer(from_dict(ngpu_config(train={"epochs": 1})), tmp_path, show_progress=False).fit()
+    run = lambda steps: evaluate(tmp_path, [3], iters=1, n=6, batch_size=6, seed=1, steps_per_symbol=steps)  # noqa: E731
+    trained, shorter, longer = run(None), run(1), run(5)
+    # 3-bit addition is 7 symbols long (3 + separator + 3): 14 steps as trained, 7 or 35 when told
+    assert [len(r.sizes[0].curve) for r in (trained, shorter, longer)] == [14, 7, 35]
+    for told in (shorter, longer):  # the same thinking, stopped sooner or carried on
+        steps = min(len(told.sizes[0].curve), 14)
+        assert told.sizes[0].per_position_curve[:steps] == trained.sizes[0].per_position_curve[:steps]
+    assert (trained.steps_per_symbol, longer.steps_per_symbol) == (None, 5)
+    _, _, table = run_eval(tmp_path, [3], iters=1, n=2, batch_size=2, seed=0, halt=None, steps_per_symbol=3)
+    assert table.title == ("exact match on 2 fresh instances per size, iterations 3 per input symbol (21 at size 3); "
+                           "--iters is not used")

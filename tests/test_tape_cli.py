@@ -69,6 +69,7 @@ def test_checkpoint_of_another_task_is_refused(reverse_run):
     (["--precision", "fp32"], ["--precision do not apply"]),
     (["--data", "mazes.npz"], ["--data do not apply"]),
     (["--suites", "all"], ["--suites do not apply"]),
+    (["--steps-per-symbol", "2"], ["--steps-per-symbol do not apply"]),
     (["--iters", "50", "--precision", "bf16"], ["--iters, --precision do not apply", "use --sizes, --n"]),
     (["--n", "0"], ["--n and --batch-size must be positive"]),
     (["--batch-size", "0"], ["--n and --batch-size must be positive"]),

@@ -118,7 +118,8 @@ def eval_title(where: str, result) -> str:
     if not result.planned:
         return f"exact match on {where}, up to {result.iters} iterations"
     counts = ", ".join(f"{len(s.curve)} at size {s.size}" for s in result.sizes)
-    return f"exact match on {where}, iterations set by the model per input ({counts}); --iters is not used"
+    rule = f"{result.steps_per_symbol} per input symbol" if result.steps_per_symbol else "set by the model per input"
+    return f"exact match on {where}, iterations {rule} ({counts}); --iters is not used"
 
 
 def _eval_row(table: Table, size) -> None:
@@ -134,7 +135,7 @@ def _eval_row(table: Table, size) -> None:
 
 def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, seed: int, halt: int | None,
              precision: str = "fp32", data: Path | None = None, out: Path | None = None,
-             suites: list[str] | None = None) -> tuple[Path, Path, Table]:
+             suites: list[str] | None = None, steps_per_symbol: int | None = None) -> tuple[Path, Path, Table]:
     """Evaluate, write eval.json and the plot (into the run directory unless ``out`` says otherwise)."""
     from algosynth.evaluate import evaluate
     from algosynth.plots import plot_eval_curves
@@ -145,7 +146,7 @@ def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, s
     where = f"external data {data}" if data else f"{n} fresh instances per size"
     table = _eval_table(f"exact match on {where}")
     result = evaluate(run, sizes, iters, n, batch_size, seed, halt, on_size=lambda s: _eval_row(table, s),
-                      precision=precision, data=data, suites=suites)
+                      precision=precision, data=data, suites=suites, steps_per_symbol=steps_per_symbol)
     table.title = eval_title(where, result)
     out_dir.mkdir(parents=True, exist_ok=True)
     eval_json = out_dir / "eval.json"
@@ -167,6 +168,7 @@ def eval_(
     data: Path = typer.Option(None, help="Evaluate on external mazes: a folder with inputs.npy and solutions.npy, or an .npz."),
     out: Path = typer.Option(None, help="Where to write eval.json and plots/ (default: the run directory)."),
     suites: str = typer.Option(None, help="Comma-separated hard suites to evaluate at every size too, or all (default: the run's eval.suites)."),
+    steps_per_symbol: int = typer.Option(None, "--steps-per-symbol", help="Neural GPU only: think K steps per input symbol instead of the trained count, to see whether accuracy holds past it."),
 ) -> None:
     """Accuracy at every test iteration and size (and on hard suites); writes eval.json and plots/eval.png."""
     from algosynth.checkpoints import load_checkpoint
@@ -180,7 +182,7 @@ def eval_(
     n, batch_size, seed = _given_or(n, defaults.n), _given_or(batch_size, defaults.batch_size), _given_or(seed, defaults.seed)
     if config.task.name in TAPE_TASKS:
         given = [flag for flag, value in (("--iters", iters), ("--halt", halt), ("--precision", precision), ("--data", data),
-                                          ("--suites", suites)) if value is not None]
+                                          ("--suites", suites), ("--steps-per-symbol", steps_per_symbol)) if value is not None]
         if given:
             raise AlgosynthError(f"{', '.join(given)} do not apply to a tape run (it acts step by step until the episode ends); "
                                  "use --sizes, --n, --batch-size, --seed and --out")
@@ -189,7 +191,7 @@ def eval_(
     eval_json, plot, table = run_eval(
         run, size_list, _given_or(iters, defaults.iters), n, batch_size, seed,
         _given_or(halt, defaults.halt), precision or "fp32", data, out,
-        _parse_suites(suites) if suites else ([] if data else defaults.suites),
+        _parse_suites(suites) if suites else ([] if data else defaults.suites), steps_per_symbol,
     )
     console.print(table)
     console.print(f"wrote {eval_json} and {plot}")

@@ -50,6 +50,8 @@ class EvalResult:
 
     ``planned`` is True when the model sets its own step count per input (``iters_for``, e.g. 2n for
     the Neural GPU), so ``iters`` was not used; each curve's length is then the count it ran.
+    ``steps_per_symbol`` is set when a Neural GPU was told to think that many steps per input symbol
+    instead of its trained count (``think_steps_per_symbol``).
     """
 
     sizes: list[SizeResult] = field(default_factory=list)
@@ -57,6 +59,7 @@ class EvalResult:
     checkpoint: str = ""
     suites: list[SizeResult] = field(default_factory=list)
     planned: bool = False
+    steps_per_symbol: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -180,14 +183,32 @@ def model_from_checkpoint(checkpoint: Checkpoint, device: torch.device | None = 
     return model.to(device).eval(), config, str(checkpoint.path)
 
 
+def think_steps_per_symbol(model: torch.nn.Module, model_name: str, steps: int) -> None:
+    """Make a Neural GPU think ``steps`` per input symbol instead of its trained count.
+
+    Its curve then runs past the trained count and shows whether the learned rule settles into a fixed
+    point that further steps keep, or was timed to that count and falls apart after it (overthinking).
+    """
+    if steps < 1:
+        raise AlgosynthError(f"--steps-per-symbol must be a positive integer, got {steps}")
+    if not hasattr(model, "steps_per_symbol"):
+        raise AlgosynthError(f"--steps-per-symbol applies to the Neural GPU, which thinks a set number of steps per input "
+                             f"symbol; this checkpoint's model is {model_name!r}: use --iters to set how long it thinks")
+    model.steps_per_symbol = steps
+
+
 def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batch_size: int,
              seed: int = 12345, halt_after: int | None = None, on_size=None, precision: str = "fp32",
-             data: Path | None = None, suites: list[str] | None = None) -> EvalResult:
+             data: Path | None = None, suites: list[str] | None = None,
+             steps_per_symbol: int | None = None) -> EvalResult:
     """Evaluate a trained model at every size, or on external ``data``; ``on_size`` sees each result as it lands.
 
     Each named suite (or ``["all"]``) is evaluated at every size too, on ``n`` of its instances.
+    ``steps_per_symbol`` overrides a Neural GPU's trained step count (``think_steps_per_symbol``).
     """
     model, config, path = load_model(run_or_checkpoint)
+    if steps_per_symbol is not None:
+        think_steps_per_symbol(model, config.model.name, steps_per_symbol)
     task = get_task(config.task.name)
     suites = resolve_suites(task, suites) if suites else []
     if suites and data is not None:
@@ -195,7 +216,7 @@ def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batc
     device = next(model.parameters()).device
     for size in sizes if data is None else []:
         fit_batch_size(model, task.input_shape(size), 1, device, f"size {size}")  # refuse before generating anything
-    result = EvalResult(iters=iters, checkpoint=path, planned=plans_own_iters(model))
+    result = EvalResult(iters=iters, checkpoint=path, planned=plans_own_iters(model), steps_per_symbol=steps_per_symbol)
     if data is not None:
         loader = getattr(task, "load_external", None)
         if loader is None:

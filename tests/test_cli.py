@@ -77,6 +77,8 @@ def test_data_show():
         (["train", "prefix_sums_cpu", "--set", "model.widht=4"], ["unknown key model.widht", "did you mean 'width'"]),
         (["train", "prefix_sums_cpu", "--set", "model.width=-4"], ["model.width must be a positive integer, got -4"]),
         (["train", "prefix_sums_cpu", "--set", "loss.alpha=1.5"], ["loss.alpha must be in [0, 1], got 1.5"]),
+        (["train", "prefix_sums_cpu", "--set", "loss.hold=-0.5"], ["loss.hold must be non-negative", "got -0.5"]),
+        (["train", "prefix_sums_cpu", "--set", "model.name=feedforward", "--set", "loss.hold=0.5"], ["loss.hold needs a recurrent model"]),
         (["train", "prefix_sums_cpu", "--set", "model.width=wide"], ["model.width must be an integer, got 'wide'"]),
         (["train", "prefix_sums_cpu", "--set", "width"], ["--set expects key=value"]),
         (["train", "ngpu_badd_cpu", "--set", "model.gates=soft"], ["model.gates 'soft' is unknown", "cutoff, hard"]),

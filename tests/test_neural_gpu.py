@@ -11,7 +11,7 @@ from algosynth.cli import eval_title, run_eval
 from algosynth.config import from_dict
 from algosynth.errors import AlgosynthError
 from algosynth.evaluate import EvalResult, evaluate, load_model
-from algosynth.losses import masked_cross_entropy
+from algosynth.losses import held_horizon, masked_cross_entropy
 from algosynth.memory import fit_batch_size
 from algosynth.models.neural_gpu import (CGRU, GridState, NeuralGPU, diagonal_shift, gate_cutoff, hard_sigmoid,
                                          hard_tanh, saturation_cost)
@@ -327,3 +327,23 @@ def test_eval_can_think_past_the_trained_step_count(tmp_path):
     _, _, table = run_eval(tmp_path, [3], iters=1, n=2, batch_size=2, seed=0, halt=None, steps_per_symbol=3)
     assert table.title == ("exact match on 2 fresh instances per size, iterations 3 per input symbol (21 at size 3); "
                            "--iters is not used")
+
+
+def test_held_horizon_draws_every_count_from_T_to_one_and_a_half_T():
+    rng = torch.Generator().manual_seed(0)
+    draws = [held_horizon(10, 0.5, rng) for _ in range(300)]
+    assert set(draws) == {10, 11, 12, 13, 14, 15}
+    assert {held_horizon(10, 0.0, rng) for _ in range(20)} == {10}
+    again = torch.Generator().manual_seed(0)
+    assert draws == [held_horizon(10, 0.5, again) for _ in range(300)]  # the trainer's generator replays on resume
+
+
+@pytest.mark.parametrize("hold,expected", [(0.0, {14}), (1.0, set(range(14, 29)))])
+def test_loss_hold_makes_the_neural_gpu_think_past_its_count_in_training(tmp_path, hold, expected):
+    config = from_dict(ngpu_config(loss={"hold": hold}, train={"epochs": 6}))
+    trainer = Trainer(config, tmp_path, show_progress=False)
+    horizons, loss_fn = [], trainer.loss_fn
+    trainer.loss_fn = lambda model, batch, T, rng: horizons.append(T) or loss_fn(model, batch, T, rng)
+    trainer.fit()
+    # 3-bit sums are 7 symbols: 14 steps as planned, 14..28 with hold 1.0 (24 batches draw most of them)
+    assert set(horizons) <= expected and len(set(horizons)) >= min(len(expected), 8)

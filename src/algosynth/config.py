@@ -62,9 +62,14 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
+    """``hold`` > 0 draws each batch's thinking count from T..(1 + hold)·T (T: ``iters``, or the
+    model's own count, such as the Neural GPU's n or 2n steps), so the answer must appear by step T
+    and then stay: a rule timed to exactly T steps no longer fits (``losses.held_horizon``)."""
+
     name: str = "progressive"
     alpha: float = 1.0
     iters: int = 30
+    hold: float = 0.0
 
 
 @dataclass
@@ -289,7 +294,9 @@ def validate(config: Config) -> Config:
     _check(lo.name in LOSS_NAMES, f"loss.name {lo.name!r} is unknown; choose one of {', '.join(LOSS_NAMES)}")
     _check(0.0 <= lo.alpha <= 1.0, f"loss.alpha must be in [0, 1], got {lo.alpha}")
     _check(lo.iters >= (2 if lo.name.startswith("delta") else 1), f"loss.iters (T) is too small for the {lo.name} loss: {lo.iters}")
+    _check(lo.hold >= 0, f"loss.hold must be non-negative (a fraction of T to think past it), got {lo.hold}")
     if m.name == "feedforward":
+        _check(lo.hold == 0, "loss.hold needs a recurrent model; a feed-forward model has no steps past its depth")
         _check(lo.iters <= m.depth, f"loss.iters ({lo.iters}) exceeds the feed-forward model's depth ({m.depth}); set model.depth >= loss.iters")
     _check(o.name in ("adam", "adamw", "sgd"), f"optim.name {o.name!r} is unknown; choose adam, adamw or sgd")
     _check(o.lr > 0, f"optim.lr must be positive, got {o.lr}")

@@ -36,6 +36,12 @@ def _randint(low: int, high: int, rng: torch.Generator) -> int:
     return int(torch.randint(low, high + 1, (1,), generator=rng).item())
 
 
+def held_horizon(T: int, hold: float, rng: torch.Generator) -> int:
+    """A batch's thinking count, uniform on T..floor((1 + hold)·T): with ``hold`` > 0 every loss asks
+    for the answer at some step at or past T, so it must appear by T and then stay there."""
+    return _randint(T, int(T * (1 + hold)), rng) if hold > 0 else T
+
+
 def _last(model: ThinkingModel, x: torch.Tensor, iters: int, state=None):
     thought = None
     for thought in think(model, x, iters, state=state, readout=False):

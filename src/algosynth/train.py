@@ -36,7 +36,7 @@ from algosynth.config import Config, from_dict
 from algosynth.curriculum import Curriculum
 from algosynth.data_cache import generate_cached
 from algosynth.errors import AlgosynthError
-from algosynth.losses import make_loss
+from algosynth.losses import held_horizon, make_loss
 from algosynth.models.registry import build_model
 from algosynth.tasks import Batch, get_task
 from algosynth.think import planned_iters, think
@@ -277,7 +277,8 @@ class Trainer:
             group["lr"] = o.lr * group["lr_scale"] * lr_factor(self.config, self.global_step, self.steps_per_epoch)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
-            out = self.loss_fn(model, batch, planned_iters(model, batch.inputs, self.config.loss.iters), self.loss_rng)
+            T = held_horizon(planned_iters(model, batch.inputs, self.config.loss.iters), self.config.loss.hold, self.loss_rng)
+            out = self.loss_fn(model, batch, T, self.loss_rng)
         penalty = getattr(model, "penalty", None)
         total = out.loss if penalty is None else out.loss + penalty()
         loss = float(total.detach())

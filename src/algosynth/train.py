@@ -276,8 +276,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = o.lr * group["lr_scale"] * lr_factor(self.config, self.global_step, self.steps_per_epoch)
         self.optimizer.zero_grad(set_to_none=True)
+        T = held_horizon(planned_iters(model, batch.inputs, self.config.loss.iters), self.config.loss.hold, self.loss_rng)
         with self._autocast():
-            T = held_horizon(planned_iters(model, batch.inputs, self.config.loss.iters), self.config.loss.hold, self.loss_rng)
             out = self.loss_fn(model, batch, T, self.loss_rng)
         penalty = getattr(model, "penalty", None)
         total = out.loss if penalty is None else out.loss + penalty()

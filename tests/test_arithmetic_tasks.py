@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from algosynth.cli import app
 from algosynth.config import from_dict
 from algosynth.errors import AlgosynthError
-from algosynth.evaluate import evaluate_data, load_model
+from algosynth.evaluate import evaluate, evaluate_data, load_model
 from algosynth.tasks import get_task
 from algosynth.tasks.arithmetic import SEPARATOR, ArithmeticTask
 from algosynth.train import Trainer
@@ -278,6 +278,13 @@ def test_suite_evaluation_through_the_cli(badd_run):
     assert result.exit_code == 0, result.output
     suites = [s["suite"] for s in json.loads((badd_run / "eval.json").read_text())["suites"]]
     assert suites == ["carry_chains", "digit_runs", "padded_small", "propagate_runs", "unequal_lengths"]
+
+
+def test_evaluation_reports_each_chunk_of_each_set(badd_run):
+    heard = []
+    evaluate(badd_run, [4], iters=3, n=5, batch_size=2, suites=["carry_chains"], on_progress=lambda *report: heard.append(report))
+    assert heard == [("size 4", 2, 5), ("size 4", 4, 5), ("size 4", 5, 5),
+                     ("carry_chains at size 4", 2, 5), ("carry_chains at size 4", 4, 5), ("carry_chains at size 4", 5, 5)]
 
 
 def test_suites_and_arithmetic_names_on_the_command_line(badd_run):

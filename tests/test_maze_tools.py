@@ -122,8 +122,10 @@ def test_batches_are_chunked_to_fit_memory_and_too_large_sizes_are_refused(maze_
     assert per_instance == 4 * model.activation_floats_per_position() * 124 * 124
     monkeypatch.setattr(memory, "available_bytes", lambda device: int(3.5 * per_instance / memory.USABLE_FRACTION))
     assert memory.fit_batch_size(model, task.input_shape(59), 50, torch.device("cpu"), "size 59") == 3
-    result = evaluate(maze_run, [59], iters=2, n=7, batch_size=50)
+    heard = []
+    result = evaluate(maze_run, [59], iters=2, n=7, batch_size=50, on_progress=lambda *report: heard.append(report))
     assert result.sizes[0].n == 7 and len(result.sizes[0].curve) == 2
+    assert heard == [("size 59", 3, 7), ("size 59", 6, 7), ("size 59", 7, 7)]  # one report per chunk of 3
     with pytest.raises(AlgosynthError, match=r"size 201 needs about .* GiB per instance.*smaller size"):
         evaluate(maze_run, [201], iters=1, n=1, batch_size=1)
 

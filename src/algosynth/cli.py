@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from algosynth.chess_cli import chess_app, solve_chess_command
@@ -145,8 +146,20 @@ def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, s
     out_dir = _output_dir(run, "eval", out)
     where = f"external data {data}" if data else f"{n} fresh instances per size"
     table = _eval_table(f"exact match on {where}")
-    result = evaluate(run, sizes, iters, n, batch_size, seed, halt, on_size=lambda s: _eval_row(table, s),
-                      precision=precision, data=data, suites=suites, steps_per_symbol=steps_per_symbol)
+    progress = Progress(TextColumn("[bold]eval {task.description}"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total} instances"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console, transient=True)
+    bars: dict[str, int] = {}
+
+    def show(label: str, done: int, total: int) -> None:
+        if label not in bars:
+            bars[label] = progress.add_task(label, total=total)
+        progress.update(bars[label], completed=done)
+
+    with progress:
+        result = evaluate(run, sizes, iters, n, batch_size, seed, halt, on_size=lambda s: _eval_row(table, s),
+                          precision=precision, data=data, suites=suites, steps_per_symbol=steps_per_symbol,
+                          on_progress=show)
     table.title = eval_title(where, result)
     out_dir.mkdir(parents=True, exist_ok=True)
     eval_json = out_dir / "eval.json"

@@ -9,6 +9,7 @@ instance stopped. Reduced precision (bf16, TF32) is measured against fp32 on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -141,12 +142,21 @@ def _summarise(size: int, n: int, source: str, chunks: list[dict], halt_after: i
 
 
 def evaluate_data(model, task: Task, data: Batch, size: int, iters: int, batch_size: int, device: torch.device,
-                  halt_after: int | None = None, precision: str = "fp32", source: str = "generated") -> SizeResult:
-    """Accuracy curve on a given set of instances, in memory-sized chunks."""
+                  halt_after: int | None = None, precision: str = "fp32", source: str = "generated",
+                  on_chunk: Callable[[int], None] | None = None) -> SizeResult:
+    """Accuracy curve on a given set of instances, in memory-sized chunks.
+
+    ``on_chunk`` hears how many instances are done after each chunk: one chunk of 2000-bit sums
+    thinks for minutes on a CPU, and a caller can show that the evaluation moves.
+    """
     iters = planned_iters(model, data.inputs, min(iters, model.max_iters or iters))
     chunk = fit_batch_size(model, tuple(data.inputs.shape[1:]), batch_size, device, f"size {size}")
-    chunks = [evaluate_batch(model, task, data.select(slice(start, start + chunk)).to(device), iters, halt_after, precision)
-              for start in range(0, len(data), chunk)]
+    chunks = []
+    for start in range(0, len(data), chunk):
+        chunks.append(evaluate_batch(model, task, data.select(slice(start, start + chunk)).to(device), iters, halt_after,
+                                     precision))
+        if on_chunk is not None:
+            on_chunk(min(start + chunk, len(data)))
     return _summarise(size, len(data), source, chunks, halt_after, precision)
 
 
@@ -200,8 +210,10 @@ def think_steps_per_symbol(model: torch.nn.Module, model_name: str, steps: int) 
 def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batch_size: int,
              seed: int = 12345, halt_after: int | None = None, on_size=None, precision: str = "fp32",
              data: Path | None = None, suites: list[str] | None = None,
-             steps_per_symbol: int | None = None) -> EvalResult:
-    """Evaluate a trained model at every size, or on external ``data``; ``on_size`` sees each result as it lands.
+             steps_per_symbol: int | None = None,
+             on_progress: Callable[[str, int, int], None] | None = None) -> EvalResult:
+    """Evaluate a trained model at every size, or on external ``data``; ``on_size`` sees each result as it lands,
+    and ``on_progress(set, done, total)`` each chunk (``set`` names the size or the suite and size).
 
     Each named suite (or ``["all"]``) is evaluated at every size too, on ``n`` of its instances.
     ``steps_per_symbol`` overrides a Neural GPU's trained step count (``think_steps_per_symbol``).
@@ -225,15 +237,19 @@ def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batc
         test_sets = iter([(size, external, str(data))])
     else:
         test_sets = ((size, task.generate(size, n, seed), "generated") for size in sizes)
+    def progress(label: str, total: int) -> Callable[[int], None] | None:
+        return None if on_progress is None else lambda done: on_progress(label, done, total)
+
     for size, instances, source in test_sets:
         result.sizes.append(evaluate_data(model, task, instances, size, iters, batch_size, device, halt_after,
-                                          precision, source))
+                                          precision, source, progress(f"size {size}", len(instances))))
         if on_size is not None:
             on_size(result.sizes[-1])
     for size in sizes:
         for name in suites:
-            scored = evaluate_data(model, task, task.suite(name, size, n, seed), size, iters, batch_size, device,
-                                   halt_after, precision, f"suite {name}")
+            instances = task.suite(name, size, n, seed)
+            scored = evaluate_data(model, task, instances, size, iters, batch_size, device, halt_after, precision,
+                                   f"suite {name}", progress(f"{name} at size {size}", len(instances)))
             scored.suite = name
             result.suites.append(scored)
             if on_size is not None:

@@ -237,6 +237,7 @@ def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batc
         test_sets = iter([(size, external, str(data))])
     else:
         test_sets = ((size, task.generate(size, n, seed), "generated") for size in sizes)
+
     def progress(label: str, total: int) -> Callable[[int], None] | None:
         return None if on_progress is None else lambda done: on_progress(label, done, total)
 

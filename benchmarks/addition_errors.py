@@ -1,6 +1,6 @@
 """Where a trained network's long additions go wrong: propagate runs, carry ripples, error positions.
 
-    OMP_NUM_THREADS=1 python benchmarks/addition_errors.py RUN_OR_CHECKPOINT --size 200 --n 500 --seed 4242
+    OMP_NUM_THREADS=1 python benchmarks/addition_errors.py RUN_OR_CHECKPOINT --size 200 --n 500 --seed 4242 [--suite digit_runs]
 
 A column whose digits sum to base - 1 propagates: a carry that enters it leaves it, and none is
 made there, so the digits of a stretch of such columns, and the one above it, are decided by the
@@ -8,7 +8,8 @@ column below the stretch. A carry ripples when it actually runs through such a s
 stretches were what failed, exact match would fall as a sum's longest one grows. The script scores
 fresh sums (the same ones `algosynth eval --seed` draws), then prints exact match by the longest
 propagate run and by the longest ripple (a run that a carry entered), the wrong digits per failed
-sum, and the positions of the wrong digits in tenths of the output.
+sum, and the positions of the wrong digits in tenths of the output. ``--suite`` scores a named hard
+suite (the sums `algosynth eval --suites` draws) instead of uniform random sums.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--suite", help="a named hard suite of the task (default: uniform random sums)")
     args = parser.parse_args()
     if args.n < 1 or args.batch_size < 1:
         raise SystemExit(f"error: --n and --batch-size must be at least 1, got {args.n} and {args.batch_size}")
@@ -72,7 +74,7 @@ def main() -> None:
         if task is None or task.op != "addition":
             raise AlgosynthError(f"{args.checkpoint} was trained on {trained}; give a run of addition in any base")
         model, _, _ = model_from_checkpoint(checkpoint, device)
-        data = task.generate(args.size, args.n, args.seed)
+        data = task.suite(args.suite, args.size, args.n, args.seed) if args.suite else task.generate(args.size, args.n, args.seed)
     except AlgosynthError as error:
         raise SystemExit(f"error: {error}") from None
     predictions = []
@@ -84,7 +86,8 @@ def main() -> None:
     wrong = (torch.cat(predictions).cpu() != data.targets).numpy()
     right = ~wrong.any(axis=1)
     a, b = task.decode(data)
-    print(f"{args.checkpoint}: {trained} at {args.size} digits, {args.n} sums of seed {args.seed}: "
+    drawn = f"suite {args.suite}" if args.suite else "random sums"
+    print(f"{args.checkpoint}: {trained} at {args.size} digits, {args.n} {drawn} of seed {args.seed}: "
           f"exact match {right.mean():.1%}")
     print_by_run(right, longest_runs(a, b, task.base, carried_only=False), "propagate run")
     print_by_run(right, longest_runs(a, b, task.base, carried_only=True), "carry ripple")

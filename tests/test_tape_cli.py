@@ -43,6 +43,15 @@ def test_train_eval_solve(reverse_run):
     assert "tape      . 3 1 4 1 # ." in result.stdout and "t=0" in result.stdout and "expected  1413" in result.stdout
 
 
+def test_tape_evaluation_reports_each_batch_of_each_size(reverse_run):
+    from algosynth.tape.evaluate import evaluate_tape
+
+    reports = []
+    result = evaluate_tape(reverse_run, [5, 12], 7, 3, 0, on_progress=lambda *report: reports.append(report))
+    assert reports == [("size 5", 3, 7), ("size 5", 6, 7), ("size 5", 7, 7), ("size 12", 3, 7), ("size 12", 6, 7), ("size 12", 7, 7)]
+    assert [s["n"] for s in result["sizes"]] == [7, 7]
+
+
 def test_resume_of_a_finished_tape_run_is_refused(reverse_run):
     assert_clean_failure(algosynth("train", "--resume", reverse_run), "already finished")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -134,6 +135,22 @@ def _eval_row(table: Table, size) -> None:
                   str(size.peak_iteration), f"{100 * size.final_accuracy:.1f}%", halting)
 
 
+def _eval_progress(unit: str) -> tuple[Progress, Callable[[str, int, int], None]]:
+    """A transient bar per evaluated set, and the ``on_progress(label, done, total)`` that moves it;
+    rich draws it only on a terminal, so logs and captured output stay the table alone."""
+    progress = Progress(TextColumn("[bold]eval {task.description}"), BarColumn(),
+                        TextColumn(f"{{task.completed}}/{{task.total}} {unit}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console, transient=True)
+    bars: dict[str, int] = {}
+
+    def show(label: str, done: int, total: int) -> None:
+        if label not in bars:
+            bars[label] = progress.add_task(label, total=total)
+        progress.update(bars[label], completed=done)
+
+    return progress, show
+
+
 def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, seed: int, halt: int | None,
              precision: str = "fp32", data: Path | None = None, out: Path | None = None,
              suites: list[str] | None = None, steps_per_symbol: int | None = None) -> tuple[Path, Path, Table]:
@@ -146,16 +163,7 @@ def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, s
     out_dir = _output_dir(run, "eval", out)
     where = f"external data {data}" if data else f"{n} fresh instances per size"
     table = _eval_table(f"exact match on {where}")
-    progress = Progress(TextColumn("[bold]eval {task.description}"), BarColumn(),
-                        TextColumn("{task.completed}/{task.total} instances"), TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=console, transient=True)
-    bars: dict[str, int] = {}
-
-    def show(label: str, done: int, total: int) -> None:
-        if label not in bars:
-            bars[label] = progress.add_task(label, total=total)
-        progress.update(bars[label], completed=done)
-
+    progress, show = _eval_progress("instances")
     with progress:
         result = evaluate(run, sizes, iters, n, batch_size, seed, halt, on_size=lambda s: _eval_row(table, s),
                           precision=precision, data=data, suites=suites, steps_per_symbol=steps_per_symbol,
@@ -225,7 +233,9 @@ def _eval_tape(run: Path, sizes: list[int], n: int, batch_size: int, seed: int, 
     for column in ("size", "n", "success rate", "symbols written"):
         table.add_column(column, justify="right")
     add_row = lambda r: table.add_row(str(r.size), str(r.n), f"{100 * r.success_rate:.1f}%", f"{100 * r.symbols_written:.1f}%")  # noqa: E731
-    result = evaluate_tape(run, sizes, n, batch_size, seed, on_size=add_row)
+    progress, show = _eval_progress("episodes")
+    with progress:
+        result = evaluate_tape(run, sizes, n, batch_size, seed, on_size=add_row, on_progress=show)
     out_dir = _output_dir(run, "eval", out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eval.json").write_text(json.dumps(result))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,8 +44,12 @@ class SizeResult:
 
 
 @torch.no_grad()
-def success_rate(controller: Controller, task: TapeTask, size: int, n: int, batch_size: int, seed: int, slack: float) -> SizeResult:
-    """Greedy episodes of exactly ``size``; seeded per size so any two runs see the same instances."""
+def success_rate(controller: Controller, task: TapeTask, size: int, n: int, batch_size: int, seed: int, slack: float,
+                 on_batch: Callable[[int], None] | None = None) -> SizeResult:
+    """Greedy episodes of exactly ``size``; seeded per size so any two runs see the same instances.
+
+    ``on_batch`` hears how many episodes are done after each batch: a thousand episodes of length
+    1000 run for a minute or more, and a caller can show that they advance."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + size)
     solved, fraction = 0, 0.0
     for start in range(0, n, batch_size):
@@ -52,15 +57,20 @@ def success_rate(controller: Controller, task: TapeTask, size: int, n: int, batc
         trajectory = rollout(controller, episodes, keep_outputs=False)
         solved += int(trajectory.success.sum())
         fraction += float((trajectory.written.float() / episodes.n_out).sum())
+        if on_batch is not None:
+            on_batch(min(start + batch_size, n))
     return SizeResult(size, n, solved / n, fraction / n)
 
 
-def evaluate_tape(path: Path, sizes: list[int], n: int, batch_size: int, seed: int, on_size=None) -> dict:
+def evaluate_tape(path: Path, sizes: list[int], n: int, batch_size: int, seed: int, on_size=None,
+                  on_progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Success rate at each size; ``on_size`` hears each size's result, ``on_progress(label, done, n)`` each batch."""
     controller, config, task = load_controller(path)
     results = []
     for size in sizes:
         with one_thread():
-            result = success_rate(controller, task, size, n, batch_size, seed, config.rl.step_slack)
+            report = None if on_progress is None else (lambda done, label=f"size {size}": on_progress(label, done, n))
+            result = success_rate(controller, task, size, n, batch_size, seed, config.rl.step_slack, report)
         results.append(asdict(result))
         if on_size is not None:
             on_size(result)

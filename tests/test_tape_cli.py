@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from algosynth.tape.evaluate import evaluate_tape
+
 TINY = ["--set", "task.train_size=4", "--set", "train.epochs=1", "--set", "rl.updates_per_epoch=3", "--set", "model.width=8"]
 
 
@@ -44,8 +46,6 @@ def test_train_eval_solve(reverse_run):
 
 
 def test_tape_evaluation_reports_each_batch_of_each_size(reverse_run):
-    from algosynth.tape.evaluate import evaluate_tape
-
     reports = []
     result = evaluate_tape(reverse_run, [5, 12], 7, 3, 0, on_progress=lambda *report: reports.append(report))
     assert reports == [("size 5", 3, 7), ("size 5", 6, 7), ("size 5", 7, 7), ("size 12", 3, 7), ("size 12", 6, 7), ("size 12", 7, 7)]

@@ -147,3 +147,45 @@ def test_every_shipped_preset_validates_and_builds_its_model():
         config = load_config(name, [])
         if config.model.name in MODEL_NAMES:  # tape controllers are built by the tape trainer
             build_model(config.model, get_task(config.task.name).spec)
+
+
+def test_a_config_extends_a_preset_or_a_file_and_says_only_what_it_changes(tmp_path):
+    parent = load_config("ngpu_badd_improved_cpu").to_dict()
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("extends: ngpu_badd_improved_cpu\nmodel:\n  width: 32\n")
+    child = load_config(str(mine)).to_dict()
+    assert child["model"] == {**parent["model"], "width": 32}
+    assert {k: v for k, v in child.items() if k != "model"} == {k: v for k, v in parent.items() if k != "model"}
+    (tmp_path / "sub").mkdir()
+    grandchild = tmp_path / "sub" / "more.yaml"
+    grandchild.write_text("extends: ../mine.yaml\ntrain:\n  seed: 3\n")  # a path is read from the extending file's folder
+    resolved = load_config(str(grandchild), ["optim.lr=0.01"]).to_dict()
+    assert (resolved["model"]["width"], resolved["train"]["seed"], resolved["optim"]["lr"]) == (32, 3, 0.01)
+    assert resolved["curriculum"] == parent["curriculum"]
+
+
+def test_shipped_presets_that_extend_another_differ_from_it_only_where_they_say():
+    def without(config, *paths):
+        data = load_config(config).to_dict()
+        for path in paths:
+            section, key = path.split(".")
+            data[section].pop(key)
+        return data
+
+    assert without("ngpu_bmul_cpu", "task.name") == without("ngpu_badd_improved_cpu", "task.name")
+    assert load_config("ngpu_bmul_cpu").task.name == "multiplication_base2"
+    assert without("tape_reverse_gru", "model.name") == without("tape_reverse_lstm", "model.name")
+
+
+def test_extends_errors_get_one_clear_line(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("extends: b.yaml\n")
+    b.write_text("extends: a.yaml\n")
+    assert_clean_failure(algosynth("train", a, "--out", tmp_path / "r1"), "goes round in a circle", "a -> b -> a")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("extends: ngpu_bad_improved_cpu\n")
+    assert_clean_failure(algosynth("train", typo, "--out", tmp_path / "r2"), "unknown preset 'ngpu_bad_improved_cpu'", "typo.yaml", "did you mean")
+    odd = tmp_path / "odd.yaml"
+    odd.write_text("extends: [prefix_sums_cpu, mazes_cpu]\n")
+    assert_clean_failure(algosynth("train", odd, "--out", tmp_path / "r3"), "'extends' must name one preset")
+    assert not any((tmp_path / r).exists() for r in ("r1", "r2", "r3"))

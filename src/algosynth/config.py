@@ -473,16 +473,43 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data or {}
 
 
+def _locate(name: str, relative_to: Path | None = None) -> Path:
+    """A preset name from ``configs/``, or a YAML path (relative to the extending file's folder)."""
+    if name in preset_names():
+        return PRESET_DIR / f"{name}.yaml"
+    path = Path(name)
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to.parent / path
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return path
+    names = preset_names()
+    where = f" (named by 'extends' in {relative_to})" if relative_to is not None else ""
+    raise ConfigError(
+        f"unknown preset {name!r}{where}{_suggest(name, names)}; use one of {', '.join(names)} or a path to a .yaml file"
+    )
+
+
+def read_preset(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML config with its ``extends:`` resolved: the parent's settings, then this file's over them.
+
+    Presets that differ from another in a few keys say only those keys, so a change to the shared
+    recipe cannot drift apart between copies.
+    """
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(p.stem for p in (*chain, resolved))
+        raise ConfigError(f"'extends' goes round in a circle ({cycle}); make one of these files stand on its own")
+    data = read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent.strip():
+        raise ConfigError(f"{path}: 'extends' must name one preset or YAML file, got {parent!r}")
+    base = read_preset(_locate(parent.strip(), relative_to=path), (*chain, resolved))
+    return merge(base, data)
+
+
 def load_config(preset_or_yaml: str, overrides: list[str] | None = None) -> Config:
     """A preset name from ``configs/`` or a path to a YAML file, with dotted overrides applied."""
-    path = Path(preset_or_yaml)
-    if preset_or_yaml in preset_names():
-        data = read_yaml(PRESET_DIR / f"{preset_or_yaml}.yaml")
-    elif path.suffix in (".yaml", ".yml") and path.exists():
-        data = read_yaml(path)
-    else:
-        names = preset_names()
-        raise ConfigError(
-            f"unknown preset {preset_or_yaml!r}{_suggest(preset_or_yaml, names)}; use one of {', '.join(names)} or a path to a .yaml file"
-        )
+    data = read_preset(_locate(preset_or_yaml))
     return from_dict(merge(data, parse_overrides(overrides or [])))

@@ -22,10 +22,8 @@ import torch
 
 from algosynth.checkpoints import load_checkpoint
 from algosynth.errors import AlgosynthError
-from algosynth.evaluate import evaluate_batch, model_from_checkpoint
+from algosynth.evaluate import final_predictions, model_from_checkpoint
 from algosynth.tasks.arithmetic import arithmetic_task
-from algosynth.tasks.base import Batch
-from algosynth.think import planned_iters
 
 RUN_BINS = ((0, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, None))
 
@@ -75,15 +73,10 @@ def main() -> None:
             raise AlgosynthError(f"{args.checkpoint} was trained on {trained}; give a run of addition in any base")
         model, _, _ = model_from_checkpoint(checkpoint, device)
         data = task.suite(args.suite, args.size, args.n, args.seed) if args.suite else task.generate(args.size, args.n, args.seed)
+        predicted = final_predictions(model, task, data, 1, args.batch_size, device)
     except AlgosynthError as error:
         raise SystemExit(f"error: {error}") from None
-    predictions = []
-    with torch.no_grad():
-        for start in range(0, args.n, args.batch_size):
-            part = slice(start, start + args.batch_size)
-            chunk = Batch(data.inputs[part], data.targets[part], data.mask[part]).to(device)
-            predictions.append(evaluate_batch(model, task, chunk, planned_iters(model, chunk.inputs, 1))["final"])
-    wrong = (torch.cat(predictions).cpu() != data.targets).numpy()
+    wrong = (predicted != data.targets).numpy()
     right = ~wrong.any(axis=1)
     a, b = task.decode(data)
     drawn = f"suite {args.suite}" if args.suite else "random sums"

@@ -17,9 +17,8 @@ import torch
 
 from algosynth.checkpoints import load_checkpoint
 from algosynth.errors import AlgosynthError
-from algosynth.evaluate import evaluate_batch, model_from_checkpoint
+from algosynth.evaluate import final_predictions, model_from_checkpoint
 from algosynth.tasks.arithmetic import arithmetic_task
-from algosynth.think import planned_iters
 
 
 def as_int(digits, base: int) -> int:
@@ -33,7 +32,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=200)
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--seed", type=int, default=31337)
+    parser.add_argument("--batch-size", type=int, default=50, help="instances thought about at once")
     args = parser.parse_args()
+    if args.n < 1 or args.batch_size < 1:
+        raise SystemExit(f"error: --n and --batch-size must be at least 1, got {args.n} and {args.batch_size}")
     try:
         checkpoint = load_checkpoint(args.checkpoint, with_training=False)
         trained = checkpoint.meta["config"]["task"]["name"]
@@ -42,10 +44,9 @@ def main() -> None:
             raise AlgosynthError(f"{args.checkpoint} was trained on {trained}; give a run of addition or multiplication")
         model, _, _ = model_from_checkpoint(checkpoint, torch.device("cpu"))
         data = task.generate(args.size, args.n, args.seed)
+        predicted = final_predictions(model, task, data, 1, args.batch_size, torch.device("cpu"))
     except AlgosynthError as error:
         raise SystemExit(f"error: {error}") from None
-    with torch.no_grad():
-        predicted = evaluate_batch(model, task, data, planned_iters(model, data.inputs, 1))["final"]
     a, b = task.decode(data)
     combine = (lambda x, y: x + y) if task.op == "addition" else (lambda x, y: x * y)
     right = sum(as_int(predicted[i].tolist(), task.base) == combine(as_int(a[i], task.base), as_int(b[i], task.base))

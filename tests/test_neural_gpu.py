@@ -10,7 +10,7 @@ from algosynth.checkpoints import load_checkpoint, load_weights_into
 from algosynth.cli import eval_title, run_eval
 from algosynth.config import from_dict
 from algosynth.errors import AlgosynthError
-from algosynth.evaluate import EvalResult, evaluate, load_model
+from algosynth.evaluate import EvalResult, evaluate, evaluate_data, final_predictions, load_model
 from algosynth.losses import held_horizon, masked_cross_entropy
 from algosynth.memory import fit_batch_size
 from algosynth.models.neural_gpu import (CGRU, GridState, NeuralGPU, diagonal_shift, gate_cutoff, hard_sigmoid,
@@ -347,3 +347,20 @@ def test_loss_hold_makes_the_neural_gpu_think_past_its_count_in_training(tmp_pat
     trainer.fit()
     # 3-bit sums are 7 symbols: 14 steps as planned, 14..28 with hold 1.0 (24 batches draw most of them)
     assert set(horizons) <= expected and len(set(horizons)) >= min(len(expected), 8)
+
+
+def test_final_predictions_are_the_same_in_any_chunking_and_agree_with_the_scores():
+    task = get_task("badd")
+    torch.manual_seed(1)  # an untrained network that writes 0s and 1s, so some digits come out right
+    model = NeuralGPU(task.spec, width=8).eval()
+    data = task.generate(6, 7, seed=5)
+    cpu = torch.device("cpu")
+    whole = final_predictions(model, task, data, 1, 7, cpu)
+    assert whole.shape == data.targets.shape
+    assert torch.equal(whole, final_predictions(model, task, data, 1, 3, cpu))
+    scored = evaluate_data(model, task, data, 6, 1, 7, cpu)
+    right = (whole == data.targets) & data.mask
+    per_position = (right.sum(1) / data.mask.sum(1)).mean()
+    assert 0 < float(per_position) < 1
+    assert float(per_position) == pytest.approx(scored.per_position_curve[-1])
+    assert float((right | ~data.mask).all(1).float().mean()) == pytest.approx(scored.final_accuracy)

@@ -160,6 +160,18 @@ def evaluate_data(model, task: Task, data: Batch, size: int, iters: int, batch_s
     return _summarise(size, len(data), source, chunks, halt_after, precision)
 
 
+def final_predictions(model, task: Task, data: Batch, iters: int, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Each instance's predicted symbols after ``iters`` iterations (or the model's own count), on the CPU.
+
+    Chunked like ``evaluate_data``, so an analysis that needs the answers themselves (not only their
+    scores) can look at 2000-digit instances without holding them all in one batch.
+    """
+    iters = planned_iters(model, data.inputs, min(iters, model.max_iters or iters))
+    chunk = fit_batch_size(model, tuple(data.inputs.shape[1:]), batch_size, device, f"{len(data)} instances")
+    return torch.cat([evaluate_batch(model, task, data.select(slice(start, start + chunk)).to(device), iters)["final"].cpu()
+                      for start in range(0, len(data), chunk)])
+
+
 def evaluate_size(model, task: Task, size: int, n: int, iters: int, batch_size: int, seed: int,
                   device: torch.device, halt_after: int | None = None, precision: str = "fp32") -> SizeResult:
     """Accuracy curve on ``n`` fresh instances of ``size``, thought about for ``iters`` iterations."""

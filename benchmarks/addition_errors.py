@@ -22,7 +22,7 @@ import torch
 
 from algosynth.checkpoints import load_checkpoint
 from algosynth.errors import AlgosynthError
-from algosynth.evaluate import final_predictions, model_from_checkpoint
+from algosynth.evaluate import final_predictions, model_from_checkpoint, read_at_steps
 from algosynth.tasks.arithmetic import arithmetic_task
 
 RUN_BINS = ((0, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, None))
@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--suite", help="a named hard suite of the task (default: uniform random sums)")
+    parser.add_argument("--steps-per-symbol", type=float, help="read the answer after this many steps per input symbol "
+                        "(default: the run's eval.steps_per_symbol, else its trained count)")
     args = parser.parse_args()
     if args.n < 1 or args.batch_size < 1:
         raise SystemExit(f"error: --n and --batch-size must be at least 1, got {args.n} and {args.batch_size}")
@@ -71,7 +73,8 @@ def main() -> None:
         task = arithmetic_task(trained)
         if task is None or task.op != "addition":
             raise AlgosynthError(f"{args.checkpoint} was trained on {trained}; give a run of addition in any base")
-        model, _, _ = model_from_checkpoint(checkpoint, device)
+        model, config, _ = model_from_checkpoint(checkpoint, device)
+        read_at_steps(model, config, args.steps_per_symbol)
         data = task.suite(args.suite, args.size, args.n, args.seed) if args.suite else task.generate(args.size, args.n, args.seed)
         predicted = final_predictions(model, task, data, 1, args.batch_size, device)
     except AlgosynthError as error:

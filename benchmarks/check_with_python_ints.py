@@ -1,6 +1,6 @@
 """Score an arithmetic checkpoint against Python's integers, without the task's own targets.
 
-    OMP_NUM_THREADS=1 python benchmarks/check_with_python_ints.py RUN_OR_CHECKPOINT --size 200 --n 50 --seed 31337
+    OMP_NUM_THREADS=1 python benchmarks/check_with_python_ints.py RUN_OR_CHECKPOINT --size 200 --n 50 --seed 31337 [--steps-per-symbol 1.5]
 
 A surprising figure (binary multiplication right at 200 bits after an hour on a CPU) should not rest
 on the code that made it. This reads the operands back from the input encoding, reads the network's
@@ -17,7 +17,7 @@ import torch
 
 from algosynth.checkpoints import load_checkpoint
 from algosynth.errors import AlgosynthError
-from algosynth.evaluate import final_predictions, model_from_checkpoint
+from algosynth.evaluate import final_predictions, model_from_checkpoint, read_at_steps
 from algosynth.tasks.arithmetic import arithmetic_task
 
 
@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--seed", type=int, default=31337)
     parser.add_argument("--batch-size", type=int, default=50, help="instances thought about at once")
+    parser.add_argument("--steps-per-symbol", type=float, help="read the answer after this many steps per input symbol "
+                        "(default: the run's eval.steps_per_symbol, else its trained count)")
     args = parser.parse_args()
     if args.n < 1 or args.batch_size < 1:
         raise SystemExit(f"error: --n and --batch-size must be at least 1, got {args.n} and {args.batch_size}")
@@ -42,7 +44,8 @@ def main() -> None:
         task = arithmetic_task(trained)
         if task is None:
             raise AlgosynthError(f"{args.checkpoint} was trained on {trained}; give a run of addition or multiplication")
-        model, _, _ = model_from_checkpoint(checkpoint, torch.device("cpu"))
+        model, config, _ = model_from_checkpoint(checkpoint, torch.device("cpu"))
+        steps = read_at_steps(model, config, args.steps_per_symbol)
         data = task.generate(args.size, args.n, args.seed)
         predicted = final_predictions(model, task, data, 1, args.batch_size, torch.device("cpu"))
     except AlgosynthError as error:
@@ -51,7 +54,8 @@ def main() -> None:
     combine = (lambda x, y: x + y) if task.op == "addition" else (lambda x, y: x * y)
     right = sum(as_int(predicted[i].tolist(), task.base) == combine(as_int(a[i], task.base), as_int(b[i], task.base))
                 for i in range(args.n))
-    print(f"{args.checkpoint}: {trained} at {args.size} digits, {args.n} instances of seed {args.seed}: "
+    read_at = f"{steps} steps per symbol" if steps is not None else "the trained step count"
+    print(f"{args.checkpoint}: {trained} at {args.size} digits, {args.n} instances of seed {args.seed}, read after {read_at}: "
           f"{right} right by Python's integers ({right / args.n:.1%})")
 
 

@@ -86,6 +86,9 @@ def test_data_show():
         (["train", "ngpu_badd_cpu", "--set", "model.dropout_on=gates"], ["model.dropout_on must be state or candidate"]),
         (["train", "ngpu_badd_cpu", "--set", "train.ema=1"], ["train.ema is the weight average's decay per step, in [0, 1)"]),
         (["train", "tape_copy_ff", "--set", "train.ema=0.99"], ["train.ema averages the weights of supervised runs", "rl.target_tau"]),
+        (["train", "prefix_sums_cpu", "--set", "eval.steps_per_symbol=2"], ["eval.steps_per_symbol must be null, or at least 1 for a neural_gpu", "for dt_net"]),
+        (["train", "ngpu_badd_cpu", "--set", "eval.steps_per_symbol=0.5"], ["eval.steps_per_symbol must be null, or at least 1", "got 0.5"]),
+        (["train", "tape_copy_ff", "--set", "eval.steps_per_symbol=2"], ["a tape run acts until its episode ends"]),
         (["eval", "no/such/run"], ["does not exist"]),
         (["eval", "."], ["holds no checkpoint"]),
         (["data", "show", "sudoku"], ["unknown task 'sudoku'"]),
@@ -103,7 +106,7 @@ def test_eval_rejects_bad_sizes(trained_run):
 def test_steps_per_symbol_is_refused_for_a_model_told_how_long_to_think(trained_run):
     assert_clean_failure(algosynth("eval", trained_run, "--steps-per-symbol", "3"),
                          "--steps-per-symbol applies to the Neural GPU", "model is 'dt_net'", "use --iters")
-    assert_clean_failure(algosynth("eval", trained_run, "--steps-per-symbol", "0"), "must be a positive integer, got 0")
+    assert_clean_failure(algosynth("eval", trained_run, "--steps-per-symbol", "0"), "must be at least 1 (e.g. 1.5 or 2), got 0.0")
 
 
 def test_resume_of_a_finished_run_is_refused_and_changes_nothing(trained_run):

@@ -1,13 +1,15 @@
 """The Neural GPU: gate cutoff, CGRU and masking against hand values, relaxation, gradient noise,
 checkpoints, the memory refusal, and a real learning test that extrapolates."""
 
+import json
 import math
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from algosynth.checkpoints import load_checkpoint, load_weights_into
-from algosynth.cli import eval_title, run_eval
+from algosynth.cli import app, eval_title, run_eval
 from algosynth.config import from_dict
 from algosynth.errors import AlgosynthError
 from algosynth.evaluate import EvalResult, evaluate, evaluate_data, final_predictions, load_model
@@ -317,9 +319,9 @@ def test_eval_title_names_the_step_counts_the_model_planned(tmp_path):
 def test_eval_can_think_past_the_trained_step_count(tmp_path):
     Trainer(from_dict(ngpu_config(train={"epochs": 1})), tmp_path, show_progress=False).fit()
     run = lambda steps: evaluate(tmp_path, [3], iters=1, n=6, batch_size=6, seed=1, steps_per_symbol=steps)  # noqa: E731
-    trained, shorter, longer = run(None), run(1), run(5)
-    # 3-bit addition is 7 symbols long (3 + separator + 3): 14 steps as trained, 7 or 35 when told
-    assert [len(r.sizes[0].curve) for r in (trained, shorter, longer)] == [14, 7, 35]
+    trained, shorter, fraction, longer = run(None), run(1), run(1.5), run(5)
+    # 3-bit addition is 7 symbols long (3 + separator + 3): 14 steps as trained, 7, 11 (10.5 rounded up) or 35 when told
+    assert [len(r.sizes[0].curve) for r in (trained, shorter, fraction, longer)] == [14, 7, 11, 35]
     for told in (shorter, longer):  # the same thinking, stopped sooner or carried on
         steps = min(len(told.sizes[0].curve), 14)
         assert told.sizes[0].per_position_curve[:steps] == trained.sizes[0].per_position_curve[:steps]
@@ -327,6 +329,23 @@ def test_eval_can_think_past_the_trained_step_count(tmp_path):
     _, _, table = run_eval(tmp_path, [3], iters=1, n=2, batch_size=2, seed=0, halt=None, steps_per_symbol=3)
     assert table.title == ("exact match on 2 fresh instances per size, iterations 3 per input symbol (21 at size 3); "
                            "--iters is not used")
+
+
+def test_a_fractional_step_count_rounds_up_without_float_error():
+    model = NeuralGPU(SPEC, width=8)
+    model.steps_per_symbol = 1.1
+    assert model.iters_for(torch.zeros(1, 11, 10)) == 11  # 1.1 x 10 is 11.000000000000002 in floating point
+    model.steps_per_symbol = 1.5
+    assert model.iters_for(torch.zeros(1, 11, 41)) == 62
+
+
+def test_eval_reads_at_the_runs_configured_steps_per_symbol_unless_told_otherwise(tmp_path):
+    Trainer(from_dict(ngpu_config(train={"epochs": 1}, eval={"steps_per_symbol": 1.5})), tmp_path, show_progress=False).fit()
+    for flags, steps in (([], 11), (["--steps-per-symbol", "1"], 7)):
+        out = tmp_path / f"eval{steps}"
+        result = CliRunner().invoke(app, ["eval", str(tmp_path), "--sizes", "3", "--n", "2", "--out", str(out), *flags])
+        assert result.exit_code == 0, result.output
+        assert len(json.loads((out / "eval.json").read_text())["sizes"][0]["curve"]) == steps
 
 
 def test_held_horizon_draws_every_count_from_T_to_one_and_a_half_T():

@@ -153,7 +153,7 @@ def _eval_progress(unit: str) -> tuple[Progress, Callable[[str, int, int], None]
 
 def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, seed: int, halt: int | None,
              precision: str = "fp32", data: Path | None = None, out: Path | None = None,
-             suites: list[str] | None = None, steps_per_symbol: int | None = None) -> tuple[Path, Path, Table]:
+             suites: list[str] | None = None, steps_per_symbol: float | None = None) -> tuple[Path, Path, Table]:
     """Evaluate, write eval.json and the plot (into the run directory unless ``out`` says otherwise)."""
     from algosynth.evaluate import evaluate
     from algosynth.plots import plot_eval_curves
@@ -189,7 +189,7 @@ def eval_(
     data: Path = typer.Option(None, help="Evaluate on external mazes: a folder with inputs.npy and solutions.npy, or an .npz."),
     out: Path = typer.Option(None, help="Where to write eval.json and plots/ (default: the run directory)."),
     suites: str = typer.Option(None, help="Comma-separated hard suites to evaluate at every size too, or all (default: the run's eval.suites)."),
-    steps_per_symbol: int = typer.Option(None, "--steps-per-symbol", help="Neural GPU only: think K steps per input symbol instead of the trained count, to see whether accuracy holds past it."),
+    steps_per_symbol: float = typer.Option(None, "--steps-per-symbol", help="Neural GPU only: think K steps per input symbol (e.g. 1.5, 2) instead of the trained count, to see whether accuracy holds past it (default: the run's eval.steps_per_symbol, else the trained count)."),
 ) -> None:
     """Accuracy at every test iteration and size (and on hard suites); writes eval.json and plots/eval.png."""
     from algosynth.checkpoints import load_checkpoint

@@ -117,6 +117,9 @@ class EvalConfig:
     halt: int | None = None
     seed: int = 12345
     suites: list[str] = field(default_factory=list)
+    # Neural GPU only: steps per input symbol that `algosynth eval` reads at (null: the trained count,
+    # model.steps_per_symbol); 1.5 with loss.hold 0.5 reads at the end of the window trained to hold.
+    steps_per_symbol: float | None = None
 
 
 @dataclass
@@ -295,6 +298,9 @@ def validate(config: Config) -> Config:
     _check(0.0 <= lo.alpha <= 1.0, f"loss.alpha must be in [0, 1], got {lo.alpha}")
     _check(lo.iters >= (2 if lo.name.startswith("delta") else 1), f"loss.iters (T) is too small for the {lo.name} loss: {lo.iters}")
     _check(lo.hold >= 0, f"loss.hold must be non-negative (a fraction of T to think past it), got {lo.hold}")
+    _check(ev.steps_per_symbol is None or (m.name == "neural_gpu" and ev.steps_per_symbol >= 1),
+           f"eval.steps_per_symbol must be null, or at least 1 for a neural_gpu model (it sets its own step count); "
+           f"got {ev.steps_per_symbol} for {m.name}")
     if m.name == "feedforward":
         _check(lo.hold == 0, "loss.hold needs a recurrent model; a feed-forward model has no steps past its depth")
         _check(lo.iters <= m.depth, f"loss.iters ({lo.iters}) exceeds the feed-forward model's depth ({m.depth}); set model.depth >= loss.iters")
@@ -396,6 +402,7 @@ def validate_tape(config: Config) -> Config:
     _check(o.clip is None or o.clip > 0, f"optim.clip must be positive or null, got {o.clip}")
     for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):
         _check(getattr(tr, key) >= 1, f"train.{key} must be at least 1, got {getattr(tr, key)}")
+    _check(ev.steps_per_symbol is None, "eval.steps_per_symbol sets a Neural GPU's thinking steps; a tape run acts until its episode ends: set it to null")
     _check(tr.ema == 0, "train.ema averages the weights of supervised runs; a tape run's average is its Q(lambda) target network, rl.target_tau; set train.ema=0")
     _check(tr.device in ("auto", "cpu"), f"train.device must be auto or cpu for tape runs (the controllers are tiny), got {tr.device!r}")
     _check(len(ev.sizes) >= 1 and min(ev.sizes) >= 1 and ev.n >= 1 and ev.batch_size >= 1,

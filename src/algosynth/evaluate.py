@@ -60,7 +60,7 @@ class EvalResult:
     checkpoint: str = ""
     suites: list[SizeResult] = field(default_factory=list)
     planned: bool = False
-    steps_per_symbol: int | None = None
+    steps_per_symbol: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -205,34 +205,46 @@ def model_from_checkpoint(checkpoint: Checkpoint, device: torch.device | None = 
     return model.to(device).eval(), config, str(checkpoint.path)
 
 
-def think_steps_per_symbol(model: torch.nn.Module, model_name: str, steps: int) -> None:
-    """Make a Neural GPU think ``steps`` per input symbol instead of its trained count.
+def think_steps_per_symbol(model: torch.nn.Module, model_name: str, steps: float) -> None:
+    """Make a Neural GPU think ``steps`` per input symbol (rounded up per input) instead of its trained count.
 
     Its curve then runs past the trained count and shows whether the learned rule settles into a fixed
     point that further steps keep, or was timed to that count and falls apart after it (overthinking).
     """
-    if steps < 1:
-        raise AlgosynthError(f"--steps-per-symbol must be a positive integer, got {steps}")
+    if not steps >= 1:
+        raise AlgosynthError(f"--steps-per-symbol must be at least 1 (e.g. 1.5 or 2), got {steps}")
     if not hasattr(model, "steps_per_symbol"):
         raise AlgosynthError(f"--steps-per-symbol applies to the Neural GPU, which thinks a set number of steps per input "
                              f"symbol; this checkpoint's model is {model_name!r}: use --iters to set how long it thinks")
     model.steps_per_symbol = steps
 
 
+def read_at_steps(model: torch.nn.Module, config: Config, steps_per_symbol: float | None = None) -> float | None:
+    """Make a Neural GPU think ``steps_per_symbol`` per input symbol, else its run's ``eval.steps_per_symbol``.
+
+    Returns the count applied (None: the trained count), so every analysis of a run reads its answer
+    where ``algosynth eval`` does.
+    """
+    steps = config.eval.steps_per_symbol if steps_per_symbol is None else steps_per_symbol
+    if steps is not None:
+        think_steps_per_symbol(model, config.model.name, steps)
+    return steps
+
+
 def evaluate(run_or_checkpoint: Path, sizes: list[int], iters: int, n: int, batch_size: int,
              seed: int = 12345, halt_after: int | None = None, on_size=None, precision: str = "fp32",
              data: Path | None = None, suites: list[str] | None = None,
-             steps_per_symbol: int | None = None,
+             steps_per_symbol: float | None = None,
              on_progress: Callable[[str, int, int], None] | None = None) -> EvalResult:
     """Evaluate a trained model at every size, or on external ``data``; ``on_size`` sees each result as it lands,
     and ``on_progress(set, done, total)`` each chunk (``set`` names the size or the suite and size).
 
     Each named suite (or ``["all"]``) is evaluated at every size too, on ``n`` of its instances.
-    ``steps_per_symbol`` overrides a Neural GPU's trained step count (``think_steps_per_symbol``).
+    ``steps_per_symbol`` overrides a Neural GPU's step count (default: the run's ``eval.steps_per_symbol``,
+    else the trained count; ``read_at_steps``).
     """
     model, config, path = load_model(run_or_checkpoint)
-    if steps_per_symbol is not None:
-        think_steps_per_symbol(model, config.model.name, steps_per_symbol)
+    steps_per_symbol = read_at_steps(model, config, steps_per_symbol)
     task = get_task(config.task.name)
     suites = resolve_suites(task, suites) if suites else []
     if suites and data is not None:

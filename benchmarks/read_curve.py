@@ -21,7 +21,8 @@ def read(curve: list[float], size: int) -> str:
     n = 2 * size + 1
     at = [f"{f}n: {curve[math.ceil(f * n) - 1]:.1%}" for f in (1.0, 1.25, 1.5, 2.0) if math.ceil(f * n) <= len(curve)]
     first = next((step for step, value in enumerate(curve, 1) if value == 1.0), None)
-    held = f"all right from step {first} (n + {first - n}), lowest after: {min(curve[first - 1:]):.1%}" if first else "never all right"
+    offset = f"n {'+' if first and first >= n else '-'} {abs((first or n) - n)}"
+    held = f"all right from step {first} ({offset}), lowest after: {min(curve[first - 1:]):.1%}" if first else "never all right"
     return f"{', '.join(at)}; {held}; {len(curve)} steps"
 
 

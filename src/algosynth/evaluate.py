@@ -167,7 +167,7 @@ def final_predictions(model, task: Task, data: Batch, iters: int, batch_size: in
     scores) can look at 2000-digit instances without holding them all in one batch.
     """
     iters = planned_iters(model, data.inputs, min(iters, model.max_iters or iters))
-    chunk = fit_batch_size(model, tuple(data.inputs.shape[1:]), batch_size, device, f"{len(data)} instances")
+    chunk = fit_batch_size(model, tuple(data.inputs.shape[1:]), batch_size, device, f"an input of shape {tuple(data.inputs.shape[1:])}")
     return torch.cat([evaluate_batch(model, task, data.select(slice(start, start + chunk)).to(device), iters)["final"].cpu()
                       for start in range(0, len(data), chunk)])
 

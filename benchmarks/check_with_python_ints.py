@@ -59,10 +59,11 @@ def main() -> None:
     right = 0
     for i in range(args.n):
         x, y, got = as_int(a[i], task.base), as_int(b[i], task.base), as_int(predicted[i].tolist(), task.base)
-        if got == combine(x, y):
+        expected = combine(x, y)
+        if got == expected:
             right += 1
         elif i + 1 - right <= args.show:
-            print(f"wrong: {x} {sign} {y} = {combine(x, y)}, predicted {got}")
+            print(f"wrong: {x} {sign} {y} = {expected}, predicted {got}")
     read_at = f"{steps} steps per symbol" if steps is not None else "the trained step count"
     drawn = f"suite {args.suite}" if args.suite else "random instances"
     print(f"{args.checkpoint}: {trained} at {args.size} digits, {args.n} {drawn} of seed {args.seed}, read after {read_at}: "

@@ -9,7 +9,7 @@ instance stopped. Reduced precision (bf16, TF32) is measured against fp32 on the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -141,6 +141,20 @@ def _summarise(size: int, n: int, source: str, chunks: list[dict], halt_after: i
                       curve[-1], halting, agreement, source)
 
 
+def evaluated_chunks(model, task: Task, data: Batch, iters: int, batch_size: int, device: torch.device, what: str,
+                     halt_after: int | None = None, precision: str = "fp32") -> Iterator[tuple[int, dict]]:
+    """``evaluate_batch`` over memory-sized chunks of ``data``: (instances done, the chunk's result) per chunk.
+
+    The one place that plans the step count and sizes the chunks (refusing, naming ``what``, an input
+    too large for memory), for the scores of ``evaluate_data`` and the answers of ``final_predictions``.
+    """
+    iters = planned_iters(model, data.inputs, min(iters, model.max_iters or iters))
+    chunk = fit_batch_size(model, tuple(data.inputs.shape[1:]), batch_size, device, what)
+    for start in range(0, len(data), chunk):
+        result = evaluate_batch(model, task, data.select(slice(start, start + chunk)).to(device), iters, halt_after, precision)
+        yield min(start + chunk, len(data)), result
+
+
 def evaluate_data(model, task: Task, data: Batch, size: int, iters: int, batch_size: int, device: torch.device,
                   halt_after: int | None = None, precision: str = "fp32", source: str = "generated",
                   on_chunk: Callable[[int], None] | None = None) -> SizeResult:
@@ -149,14 +163,11 @@ def evaluate_data(model, task: Task, data: Batch, size: int, iters: int, batch_s
     ``on_chunk`` hears how many instances are done after each chunk: one chunk of 2000-bit sums
     thinks for minutes on a CPU, and a caller can show that the evaluation moves.
     """
-    iters = planned_iters(model, data.inputs, min(iters, model.max_iters or iters))
-    chunk = fit_batch_size(model, tuple(data.inputs.shape[1:]), batch_size, device, f"size {size}")
     chunks = []
-    for start in range(0, len(data), chunk):
-        chunks.append(evaluate_batch(model, task, data.select(slice(start, start + chunk)).to(device), iters, halt_after,
-                                     precision))
+    for done, result in evaluated_chunks(model, task, data, iters, batch_size, device, f"size {size}", halt_after, precision):
+        chunks.append(result)
         if on_chunk is not None:
-            on_chunk(min(start + chunk, len(data)))
+            on_chunk(done)
     return _summarise(size, len(data), source, chunks, halt_after, precision)
 
 
@@ -166,10 +177,9 @@ def final_predictions(model, task: Task, data: Batch, iters: int, batch_size: in
     Chunked like ``evaluate_data``, so an analysis that needs the answers themselves (not only their
     scores) can look at 2000-digit instances without holding them all in one batch.
     """
-    iters = planned_iters(model, data.inputs, min(iters, model.max_iters or iters))
-    chunk = fit_batch_size(model, tuple(data.inputs.shape[1:]), batch_size, device, f"an input of shape {tuple(data.inputs.shape[1:])}")
-    return torch.cat([evaluate_batch(model, task, data.select(slice(start, start + chunk)).to(device), iters)["final"].cpu()
-                      for start in range(0, len(data), chunk)])
+    shape = tuple(data.inputs.shape[1:])
+    return torch.cat([result["final"].cpu()
+                      for _, result in evaluated_chunks(model, task, data, iters, batch_size, device, f"an input of shape {shape}")])
 
 
 def evaluate_size(model, task: Task, size: int, n: int, iters: int, batch_size: int, seed: int,

@@ -262,7 +262,7 @@ def invoke(*args):
 def test_suite_evaluation_through_the_cli(badd_run):
     result = invoke("eval", badd_run, "--suites", "carry_chains,padded_small")
     assert result.exit_code == 0, result.output
-    assert "carry" in result.output and "random" in result.output
+    assert "carry_chains" in result.output and "padded_small" in result.output and "random" in result.output  # names never fold
     report = json.loads((badd_run / "eval.json").read_text())
     assert [s["size"] for s in report["sizes"]] == [3, 6] and {s["suite"] for s in report["sizes"]} == {None}
     assert [(s["size"], s["suite"]) for s in report["suites"]] == [
@@ -278,6 +278,7 @@ def test_suite_evaluation_through_the_cli(badd_run):
     assert result.exit_code == 0, result.output
     suites = [s["suite"] for s in json.loads((badd_run / "eval.json").read_text())["suites"]]
     assert suites == ["carry_chains", "digit_runs", "padded_small", "propagate_runs", "unequal_lengths"]
+    assert all(name in result.output for name in suites)
 
 
 def test_evaluation_reports_each_chunk_of_each_set(badd_run):

@@ -92,7 +92,7 @@ def test_every_shipped_puzzle_is_legal_and_the_set_is_small():
 def test_a_small_build_is_deterministic_resumable_and_labelled_right(tmp_path):
     one = build(tmp_path / "one", 8, 2, workers=1, settings=SMALL, max_jobs=40)
     two = build(tmp_path / "two", 8, 2, workers=2, settings=SMALL, max_jobs=40)
-    assert one["complete"] and one["counts"] == {"easy": 8, "hard": 2}
+    assert one["complete"] and two["complete"] and one["counts"] == two["counts"] == {"easy": 8, "hard": 2}
     files = ("easy.csv.gz", "hard.csv.gz")
     assert all((tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes() for f in files)
     # Resume: forget the last finished job and the outputs; the rebuild redoes only that job.

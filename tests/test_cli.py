@@ -53,7 +53,7 @@ def test_train_eval_plot_smoke(trained_run):
     assert [s["size"] for s in report["sizes"]] == [8, 32]
     assert all(len(s["curve"]) == 7 and s["halting"]["halt_after"] == 2 for s in report["sizes"])
     assert (trained_run / "plots" / "eval.png").stat().st_size > 1000
-    assert "peak" in result.stdout and "last iter" in result.stdout
+    assert "peak" in result.stdout and "last iter" in result.stdout and "halting" in result.stdout
     result = algosynth("plot", trained_run)
     assert result.returncode == 0 and (trained_run / "plots" / "training.png").exists()
 
@@ -61,6 +61,7 @@ def test_train_eval_plot_smoke(trained_run):
 def test_eval_accepts_one_checkpoint_folder(trained_run):
     result = algosynth("eval", resolve_checkpoint(trained_run), "--sizes", "8", "--iters", "3", "--n", "2")
     assert result.returncode == 0, result.stderr
+    assert "last iter" in result.stdout and "halting" not in result.stdout  # no --halt, no halting column
 
 
 def test_data_show():

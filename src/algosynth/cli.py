@@ -108,10 +108,13 @@ def train(
     console.print(f"trained {result.epochs} epochs in {result.seconds:.0f}s; run directory: {result.run_dir}")
 
 
-def _eval_table(title: str) -> Table:
+def _eval_table(title: str, halting: bool) -> Table:
+    """The halting column only when ``--halt`` was given: eight columns do not fit 80 characters,
+    and the set column never folds, so a suite's name stays readable."""
     table = Table(title=title)
-    for column in ("set", "size", "n", "peak", "per position", "at iter", "last iter", "halting"):
-        table.add_column(column, justify="right", overflow="fold")
+    columns = ("set", "size", "n", "peak", "per position", "at iter", "last iter") + (("halting",) if halting else ())
+    for column in columns:
+        table.add_column(column, justify="right", no_wrap=column == "set", overflow="fold")
     return table
 
 
@@ -125,14 +128,13 @@ def eval_title(where: str, result) -> str:
 
 
 def _eval_row(table: Table, size) -> None:
-    halting = "-"
-    if size.halting:
-        h = size.halting
-        halting = f"{100 * h['accuracy']:.1f}% at mean iter {h['mean_iteration']:.0f}"
     which = size.suite or ("random" if size.source == "generated" else "external")
     per_position = size.per_position_curve[size.peak_iteration - 1]
-    table.add_row(which, str(size.size), str(size.n), f"{100 * size.peak_accuracy:.1f}%", f"{100 * per_position:.1f}%",
-                  str(size.peak_iteration), f"{100 * size.final_accuracy:.1f}%", halting)
+    cells = [which, str(size.size), str(size.n), f"{100 * size.peak_accuracy:.1f}%", f"{100 * per_position:.1f}%",
+             str(size.peak_iteration), f"{100 * size.final_accuracy:.1f}%"]
+    if size.halting:
+        cells.append(f"{100 * size.halting['accuracy']:.1f}% at mean iter {size.halting['mean_iteration']:.0f}")
+    table.add_row(*cells)
 
 
 def _eval_progress(unit: str) -> tuple[Progress, Callable[[str, int, int], None]]:
@@ -162,7 +164,7 @@ def run_eval(run: Path, sizes: list[int], iters: int, n: int, batch_size: int, s
         raise AlgosynthError("--iters, --n, --batch-size and --halt must be positive integers")
     out_dir = _output_dir(run, "eval", out)
     where = f"external data {data}" if data else f"{n} fresh instances per size"
-    table = _eval_table(f"exact match on {where}")
+    table = _eval_table(f"exact match on {where}", halting=halt is not None)
     progress, show = _eval_progress("instances")
     with progress:
         result = evaluate(run, sizes, iters, n, batch_size, seed, halt, on_size=lambda s: _eval_row(table, s),

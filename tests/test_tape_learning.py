@@ -1,10 +1,13 @@
 """Learning by acting: the dynamic discount and Q(lambda) targets against hand-computed values,
 the REINFORCE gradient check, the curriculum, checkpoint round trips and a real learning test."""
 
+import json
+import shutil
+
 import pytest
 import torch
 
-from algosynth.checkpoints import CheckpointError
+from algosynth.checkpoints import CheckpointError, load_checkpoint
 from algosynth.config import from_dict, load_config
 from algosynth.tape.controllers import Controller
 from algosynth.tape.curriculum import LengthCurriculum
@@ -127,6 +130,59 @@ def test_a_finished_run_extended_with_more_epochs_matches_the_longer_run(tmp_pat
         assert torch.equal(a, b), name
 
 
+def _same_weights(a_run, b_run) -> None:
+    a, _, _ = load_controller(a_run)
+    b, _, _ = load_controller(b_run)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+
+
+@pytest.mark.parametrize("rl", [{"stop_when_solved": False, "updates_per_epoch": 5, "target_tau": 0.1}, {}])
+def test_a_second_pass_is_a_new_run_from_the_first_ones_weights(tmp_path, rl):
+    """rl.passes=2 in one run gives, bit for bit, what two runs give, the second with train.init_from
+    the first; with stop_when_solved the first pass ends mid-epoch, once solved."""
+    train = {"epochs": 2} if rl else {}
+    TapeTrainer(from_dict(tape_config(train=train, rl={**rl, "passes": 2})), tmp_path / "two", show_progress=False).fit()
+    TapeTrainer(from_dict(tape_config(train=train, rl=rl)), tmp_path / "first", show_progress=False).fit()
+    second = tape_config(train={**train, "init_from": str(tmp_path / "first")}, rl=rl)
+    TapeTrainer(from_dict(second), tmp_path / "second", show_progress=False).fit()
+    _same_weights(tmp_path / "two", tmp_path / "second")
+    logged = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["pass"] for m in logged] == sorted(m["pass"] for m in logged) and logged[-1]["pass"] == 2
+    assert [m["epoch"] for m in logged] == list(range(1, len(logged) + 1))
+
+
+@pytest.mark.parametrize("epochs, updates, chosen", [(4, 5, 2), (20, 10, 1)])  # pass 2 better; both at 100%, the earlier kept
+def test_selection_keeps_the_pass_that_scores_best_on_validation_episodes(tmp_path, epochs, updates, chosen):
+    rl = {"stop_when_solved": False, "updates_per_epoch": updates}
+    select = {"passes": 2, "select_size": 3, "select_n": 40, "select_seed": 99}
+    TapeTrainer(from_dict(tape_config(train={"epochs": epochs}, rl={**rl, **select})), tmp_path / "chosen", show_progress=False).fit()
+    TapeTrainer(from_dict(tape_config(train={"epochs": epochs}, rl=rl)), tmp_path / "first", show_progress=False).fit()
+    second = tape_config(train={"epochs": epochs, "init_from": str(tmp_path / "first")}, rl=rl)
+    TapeTrainer(from_dict(second), tmp_path / "second", show_progress=False).fit()
+    scores = []
+    for run in ("first", "second"):
+        controller, config, task = load_controller(tmp_path / run)
+        scores.append(success_rate(controller, task, 3, 40, config.eval.batch_size, 99, config.rl.step_slack).success_rate)
+    assert chosen == (2 if scores[1] > scores[0] else 1), scores
+    _same_weights(tmp_path / "chosen", tmp_path / ("first", "second")[chosen - 1])
+    assert load_checkpoint(tmp_path / "chosen").meta["best"] == [chosen, max(scores)]
+
+
+@pytest.mark.parametrize("keep_until", [5, 10, 15])  # inside pass 1, at the boundary, inside pass 2
+def test_a_two_pass_run_resumes_exactly_from_any_checkpoint(tmp_path, keep_until):
+    rl = {"stop_when_solved": False, "updates_per_epoch": 5, "passes": 2, "select_size": 3, "select_n": 40}  # the best pass too
+    config = from_dict(tape_config(train={"epochs": 2}, rl=rl))
+    TapeTrainer(config, tmp_path / "whole", show_progress=False).fit()
+    shutil.copytree(tmp_path / "whole", tmp_path / "resumed")
+    for checkpoint in (tmp_path / "resumed" / "checkpoints").iterdir():
+        if int(checkpoint.name.split("_")[1]) > keep_until:
+            shutil.rmtree(checkpoint)
+    TapeTrainer.resume(tmp_path / "resumed", show_progress=False).fit()
+    _same_weights(tmp_path / "whole", tmp_path / "resumed")
+    assert (tmp_path / "whole" / "metrics.jsonl").read_text().count("\n") == (tmp_path / "resumed" / "metrics.jsonl").read_text().count("\n")
+
+
 @pytest.mark.parametrize("model", [{}, {"name": "lstm", "symbol_head": "input"}, {"name": "gru", "quantize_state": True}])
 def test_checkpoint_round_trip_and_refusal_of_another_task(tmp_path, model):
     config = from_dict(tape_config(model=model, train={"epochs": 1}, rl={"updates_per_epoch": 3}))
@@ -196,6 +252,9 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"rl": {"beyond_share": 1.5}}, "rl.beyond_share is a share"),
     ({"rl": {"beyond_factor": 1.0}}, "rl.beyond_factor must exceed 1"),
     ({"rl": {"target_tau": 1.5}}, "rl.target_tau is the target network's Polyak rate"),
+    ({"rl": {"passes": 0}}, "rl.passes is how many times the curriculum runs"),
+    ({"rl": {"select_size": 100}}, "rl.select_size chooses among curriculum passes"),
+    ({"rl": {"passes": 2, "select_size": 100, "select_seed": 12345}, "eval": {"seed": 12345}}, "validation would choose on the test episodes"),
     ({"rl": {"target_tau": 0.1, "algorithm": "reinforce"}}, "reinforce has no Q targets"),
 ])
 def test_bad_tape_configs_are_refused(sets, message):

@@ -160,6 +160,12 @@ class RLConfig:
     controller that follows it by Polyak averaging (theta' += tau * (theta - theta') after every
     update; Mnih et al. 2015, Lillicrap et al. 2016), so a target no longer moves with each update.
     0 bootstraps from the controller itself, as Zaremba et al. do.
+    ``passes`` > 1 runs the whole curriculum again from start_length once a pass ends (solved, or
+    its train.epochs used up), from the weights it ended with and with a fresh optimiser: the same as
+    a new run with ``train.init_from`` the last, in one resumable run. ``select_size`` > 0 scores
+    each pass's final weights on ``select_n`` greedy episodes of that length (validation seed
+    ``select_seed``, which must differ from eval.seed) and ends the run with the best pass's weights
+    (the earliest on a tie); 0 keeps the last pass's.
     """
 
     algorithm: str = "q_lambda"
@@ -181,6 +187,10 @@ class RLConfig:
     beyond_share: float = 0.0
     beyond_factor: float = 4.0
     target_tau: float = 0.0
+    passes: int = 1
+    select_size: int = 0
+    select_n: int = 200
+    select_seed: int = 99
 
 
 @dataclass
@@ -420,6 +430,12 @@ def validate_tape(config: Config) -> Config:
            "set rl.algorithm=q_lambda or rl.explore_duration=1")
     _check(0 <= rl.beyond_share <= 1, f"rl.beyond_share is a share of the exploring episodes, between 0 and 1, got {rl.beyond_share}")
     _check(rl.beyond_factor > 1, f"rl.beyond_factor must exceed 1 (episodes longer than the current length), got {rl.beyond_factor}")
+    _check(rl.passes >= 1, f"rl.passes is how many times the curriculum runs, at least 1, got {rl.passes}")
+    _check(rl.select_size >= 0 and rl.select_n >= 1, f"rl.select_size must be 0 (no selection) or a length, and rl.select_n positive, "
+                                                     f"got {rl.select_size}, {rl.select_n}")
+    _check(rl.select_size == 0 or rl.passes > 1, "rl.select_size chooses among curriculum passes; set rl.passes to 2 or more, or rl.select_size=0")
+    _check(rl.select_size == 0 or rl.select_seed != ev.seed,
+           f"rl.select_seed {rl.select_seed} is eval.seed too: validation would choose on the test episodes; give them different seeds")
     _check(0 <= rl.target_tau <= 1, f"rl.target_tau is the target network's Polyak rate, between 0 (no target network) and 1, got {rl.target_tau}")
     _check(rl.target_tau == 0 or rl.algorithm == "q_lambda", "rl.target_tau sets the Q(lambda) target network, and reinforce has no Q targets; set rl.algorithm=q_lambda or rl.target_tau=0")
     _check(rl.state_noise >= 0, f"rl.state_noise must be non-negative, got {rl.state_noise}")

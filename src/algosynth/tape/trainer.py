@@ -27,6 +27,7 @@ from algosynth.checkpoints import (
 from algosynth.config import Config, from_dict
 from algosynth.tape.controllers import build_controller
 from algosynth.tape.curriculum import LengthCurriculum
+from algosynth.tape.evaluate import success_rate
 from algosynth.tape.qlearning import q_loss
 from algosynth.tape.reinforce import reinforce_loss
 from algosynth.tape.rollout import one_thread, replay_scores, rollout
@@ -35,6 +36,7 @@ from algosynth.train import TrainingDiverged, TrainingInterrupted, TrainResult, 
 
 
 TARGET = "target_network."  # prefix of the target network's weights among a checkpoint's training tensors
+BEST = "best_pass."  # prefix of the weights of the pass that scored best on validation (rl.select_size)
 
 
 def is_tape_run_dir(run_dir: Path) -> bool:
@@ -59,9 +61,17 @@ class TapeTrainer:
         self.optimizer = make_optimizer(config, self.controller)
         rl = config.rl
         self.target = averaged_copy(self.controller) if rl.target_tau > 0 else None
-        self.curriculum = LengthCurriculum(rl.start_length, rl.length_step, config.task.train_size, rl.window, rl.threshold)
+        self.curriculum = self._new_curriculum()
         self.update = 0
+        self.pass_index, self.pass_start = 0, 0  # which curriculum pass, and the update it began at
+        self.epochs_logged = 0  # every pass's epochs in turn; a pass may end mid-epoch, once solved
+        self.best: tuple[int, float] | None = None  # (pass, validation success) of the best pass so far
+        self.best_weights: dict[str, torch.Tensor] = {}
         self.finished = False
+
+    def _new_curriculum(self) -> LengthCurriculum:
+        rl = self.config.rl
+        return LengthCurriculum(rl.start_length, rl.length_step, self.config.task.train_size, rl.window, rl.threshold)
 
     @classmethod
     def resume(cls, run_dir: Path, epochs: int | None = None, **kwargs) -> TapeTrainer:
@@ -75,27 +85,66 @@ class TapeTrainer:
             trainer.target.load_state_dict(unprefixed_state(checkpoint.training, TARGET))
         trainer.curriculum.load_state_dict(checkpoint.meta["curriculum"])
         trainer.update = checkpoint.meta["global_step"]
+        trainer.pass_index, trainer.pass_start = checkpoint.meta.get("pass", [0, 0])
+        per_epoch = trainer.config.rl.updates_per_epoch  # runs saved before passes existed: one pass
+        trainer.epochs_logged = checkpoint.meta.get("epochs_logged", math.ceil(trainer.update / per_epoch))
+        trainer.best = tuple(checkpoint.meta["best"]) if checkpoint.meta.get("best") else None
+        trainer.best_weights = unprefixed_state(checkpoint.training, BEST)
         return trainer
 
     @property
-    def total_updates(self) -> int:
-        return self.config.train.epochs * self.config.rl.updates_per_epoch
+    def pass_updates(self) -> int:
+        """Updates made in the current curriculum pass: they seed its episodes and count its epochs."""
+        return self.update - self.pass_start
+
+    @property
+    def pass_over(self) -> bool:
+        """A pass ends when its train.epochs are used up, or (with rl.stop_when_solved) once it solved the curriculum."""
+        used_up = self.pass_updates >= self.config.train.epochs * self.config.rl.updates_per_epoch
+        return used_up or (self.config.rl.stop_when_solved and self.curriculum.solved)
+
+    def _validate_pass(self) -> None:
+        """Score the pass that just ended on rl.select_n greedy episodes of length rl.select_size
+        (seed rl.select_seed, never eval.seed) and keep its weights if it beats every earlier pass."""
+        rl, ev = self.config.rl, self.config.eval
+        self.controller.eval()
+        score = success_rate(self.controller, self.task, rl.select_size, rl.select_n, ev.batch_size, rl.select_seed, rl.step_slack).success_rate
+        if self.best is None or score > self.best[1]:
+            self.best = (self.pass_index + 1, score)
+            self.best_weights = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
+        if self.show_progress:
+            self.console.log(f"pass {self.pass_index + 1}: {100 * score:.1f}% of {rl.select_n} validation episodes at length "
+                             f"{rl.select_size}; best so far: pass {self.best[0]}")
+
+    def _start_next_pass(self) -> None:
+        """What ``train.init_from`` would give a new run from these weights: the curriculum back at
+        rl.start_length, a fresh optimiser, the target network synced, and the episodes drawn again
+        from the start of the seed's stream."""
+        self.pass_index, self.pass_start = self.pass_index + 1, self.update
+        self.curriculum = self._new_curriculum()
+        self.optimizer = make_optimizer(self.config, self.controller)
+        if self.target is not None:
+            self.target.load_state_dict(self.controller.state_dict())
 
     def save(self, metrics: dict[str, Any]) -> Path:
         training: dict[str, torch.Tensor] = {}
         if self.target is not None:
             training.update(prefixed_state(self.target, TARGET))
+        training.update({BEST + k: v for k, v in self.best_weights.items()})
         meta = {
             "config": self.config.to_dict(),
             "global_step": self.update,
-            "epoch": self.update / self.config.rl.updates_per_epoch,
+            "epoch": self.pass_updates / self.config.rl.updates_per_epoch,  # of the current pass: what --epochs extends
+            "pass": [self.pass_index, self.pass_start],
+            "epochs_logged": self.epochs_logged,
+            "best": list(self.best) if self.best else None,
             "finished": self.finished,
             "optimizer": optimizer_state_to_json(self.optimizer.state_dict(), training),
             "curriculum": self.curriculum.state_dict(),
             "metrics": metrics,
         }
         return save_checkpoint(self.run_dir / "checkpoints", self.update, self.controller.state_dict(), meta,
-                               training or None, keep=self.config.train.keep_checkpoints)
+                               training, keep=self.config.train.keep_checkpoints)  # empty just after a pass reset the optimiser
 
     def _episodes(self, generator: torch.Generator):
         """Greedy episodes at the current length (they drive the curriculum) and exploring ones at
@@ -114,7 +163,7 @@ class TapeTrainer:
     def train_update(self) -> dict[str, float]:
         """One update from one batch of episodes; returns its loss terms and greedy accuracy."""
         rl, seed = self.config.rl, self.config.train.seed
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + self.update)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + self.pass_updates)
         episodes, greedy = self._episodes(generator)
         self.controller.train()
         if rl.algorithm == "q_lambda":
@@ -145,39 +194,51 @@ class TapeTrainer:
 
     def _end_epoch(self, epoch: int, parts: list[dict[str, float]], seconds: float) -> dict[str, Any]:
         keys = [k for k in parts[0] if k != "length"]
-        metrics = {"epoch": epoch, "step": self.update, **{k: sum(p[k] for p in parts) / len(parts) for k in keys},
+        metrics = {"epoch": epoch, "pass": self.pass_index + 1, "step": self.update, **{k: sum(p[k] for p in parts) / len(parts) for k in keys},
                    "length": self.curriculum.length, "window_acc": self.curriculum.accuracy, "solved": self.curriculum.solved,
                    "seconds": seconds}
         with (self.run_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(metrics) + "\n")
         if self.show_progress:
-            self.console.log(f"epoch {epoch}/{self.config.train.epochs}  length {metrics['length']}/{self.config.task.train_size}  "
+            passes = f"pass {self.pass_index + 1}/{self.config.rl.passes}  " if self.config.rl.passes > 1 else ""
+            in_pass = math.ceil(self.pass_updates / self.config.rl.updates_per_epoch)
+            self.console.log(f"{passes}epoch {in_pass}/{self.config.train.epochs}  length {metrics['length']}/{self.config.task.train_size}  "
                              f"window acc {metrics['window_acc']:.3f}  ({seconds:.1f}s)")
         return metrics
 
     def fit(self) -> TrainResult:
-        """Train until the epochs are used up, or (with rl.stop_when_solved) the final length is mastered."""
+        """Run rl.passes curriculum passes, each until its epochs are used up or (with
+        rl.stop_when_solved) the final length is mastered; each later pass starts from the weights
+        the one before ended with. ``epoch`` in the log counts every pass's epochs in turn."""
         cfg, started, metrics = self.config, time.time(), {}
         if self.update == 0 and cfg.train.init_from:
             load_initial_weights(self.controller, cfg.train.init_from)
             if self.target is not None:
                 self.target.load_state_dict(self.controller.state_dict())
         per_epoch = cfg.rl.updates_per_epoch
-        prepare_run_dir(self.run_dir, cfg, self.update // per_epoch)
+        prepare_run_dir(self.run_dir, cfg, self.epochs_logged)
         with stop_requests() as stop, one_thread():
-            while not self.finished and self.update < self.total_updates:
+            while not self.finished:
                 epoch_started, parts = time.time(), []
-                while self.update % per_epoch or not parts:
+                while self.pass_updates % per_epoch or not parts:
                     parts.append(self.train_update())
                     if stop:
                         path = self.save(metrics)
                         raise TrainingInterrupted(f"stopped by {stop[0]} at update {self.update}; checkpoint saved to {path}. "
                                                   f"Continue with: algosynth train --resume {self.run_dir}")
-                    if cfg.rl.stop_when_solved and self.curriculum.solved:
+                    if self.pass_over:
                         break
-                epoch = math.ceil(self.update / per_epoch)
+                self.epochs_logged += 1
+                epoch = self.epochs_logged
                 metrics = self._end_epoch(epoch, parts, time.time() - epoch_started)
-                self.finished = self.update >= self.total_updates or (cfg.rl.stop_when_solved and self.curriculum.solved)
+                if self.pass_over:
+                    if cfg.rl.select_size:
+                        self._validate_pass()
+                    self.finished = self.pass_index + 1 >= cfg.rl.passes
+                    if self.finished and cfg.rl.select_size:
+                        self.controller.load_state_dict(self.best_weights)
+                    elif not self.finished:
+                        self._start_next_pass()
                 if self.finished or epoch % cfg.train.checkpoint_every == 0:
                     self.save(metrics)
-        return TrainResult(self.run_dir, math.ceil(self.update / per_epoch), time.time() - started, metrics)
+        return TrainResult(self.run_dir, self.epochs_logged, time.time() - started, metrics)

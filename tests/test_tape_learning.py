@@ -183,13 +183,13 @@ def test_a_two_pass_run_resumes_exactly_from_any_checkpoint(tmp_path, keep_until
     assert (tmp_path / "whole" / "metrics.jsonl").read_text().count("\n") == (tmp_path / "resumed" / "metrics.jsonl").read_text().count("\n")
 
 
-@pytest.mark.parametrize("model", [{}, {"name": "lstm", "symbol_head": "input"}, {"name": "gru", "quantize_state": True}])
+@pytest.mark.parametrize("model", [{}, {"name": "lstm", "symbol_head": "input"}])
 def test_checkpoint_round_trip_and_refusal_of_another_task(tmp_path, model):
     config = from_dict(tape_config(model=model, train={"epochs": 1}, rl={"updates_per_epoch": 3}))
     trainer = TapeTrainer(config, tmp_path / "run", show_progress=False)
     trainer.fit()
     loaded, _, task = load_controller(tmp_path / "run", "copy")
-    assert (loaded.symbol_head, loaded.quantize_state) == (config.model.symbol_head, config.model.quantize_state)
+    assert loaded.symbol_head == config.model.symbol_head
     episodes = task.generate(6, 8, 0)
     with torch.no_grad():
         a = rollout(trainer.controller.eval(), episodes)
@@ -211,23 +211,6 @@ def test_an_input_symbol_head_cannot_write_from_memory(kind):
         assert not torch.equal(scores[0], scores[1])  # the moves still see the past
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_a_quantised_state_holds_integers_and_still_passes_gradients(kind):
-    torch.manual_seed(0)
-    plain, quantised = Controller(kind, 4, 64), Controller(kind, 4, 64, quantize_state=True)
-    quantised.load_state_dict(plain.state_dict())
-    symbols, previous = torch.tensor([5, 9, 2]), torch.tensor([4, 0, 1])
-    with torch.no_grad():
-        plain.core.weight_ih.mul_(20)  # large inputs: the rounded state is not all zeros
-        quantised.core.weight_ih.mul_(20)
-    _, _, _, state = plain.step(symbols, previous, None)
-    scores, _, _, rounded = quantised.step(symbols, previous, None)
-    parts = (state, rounded) if kind == "gru" else (state[0], rounded[0])
-    assert torch.equal(parts[1], torch.round(parts[0])) and parts[1].abs().max() == 1  # GRU and LSTM h: -1, 0 or 1
-    scores.sum().backward()  # straight through: the rounding does not cut the core off from the loss
-    assert quantised.core.weight_ih.grad.abs().sum() > 0
-
-
 def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     config = from_dict(tape_config(train={"epochs": 1}, rl={"algorithm": "reinforce", "updates_per_epoch": 3}))
     trainer = TapeTrainer(config, tmp_path / "run", show_progress=False)
@@ -247,7 +230,6 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"model": {"name": "gru"}, "rl": {"state_noise": -0.1}}, "rl.state_noise must be non-negative"),
     ({"rl": {"explore_duration": 0}}, "rl.explore_duration must be at least 1"),
     ({"model": {"symbol_head": "memory"}}, "model.symbol_head must be one of state, input"),
-    ({"model": {"quantize_state": True}}, "a feed-forward one has none"),
     ({"rl": {"explore_duration": 4, "algorithm": "reinforce"}}, "reinforce samples its policy instead"),
     ({"rl": {"beyond_share": 1.5}}, "rl.beyond_share is a share"),
     ({"rl": {"beyond_factor": 1.0}}, "rl.beyond_factor must exceed 1"),

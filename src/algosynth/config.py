@@ -58,7 +58,6 @@ class ModelConfig:
     write_heads: int = 1
     shift_range: int = 1
     symbol_head: str = "state"
-    quantize_state: bool = False
 
 
 @dataclass
@@ -409,8 +408,6 @@ def validate_tape(config: Config) -> Config:
     _check(m.name in CONTROLLER_NAMES, f"model.name {m.name!r} is not a tape controller; choose one of {', '.join(CONTROLLER_NAMES)}")
     _check(m.width >= 1, f"model.width must be a positive integer, got {m.width}")
     _check(m.symbol_head in SYMBOL_HEADS, f"model.symbol_head must be one of {', '.join(SYMBOL_HEADS)}, got {m.symbol_head!r}")
-    _check(not m.quantize_state or m.name != "ff", "model.quantize_state rounds a recurrent controller's state, and a feed-forward one has none; "
-                                                   "set model.name to lstm or gru, or model.quantize_state=false")
     _check(o.name in ("adam", "adamw", "sgd") and o.lr > 0, f"optim.name must be adam, adamw or sgd and optim.lr positive, got {o.name!r}, {o.lr}")
     _check(o.clip is None or o.clip > 0, f"optim.clip must be positive or null, got {o.clip}")
     for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):

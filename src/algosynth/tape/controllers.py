@@ -24,22 +24,15 @@ class Controller(nn.Module):
     ``symbol_head`` ``state`` reads the symbol to write from the hidden state (Zaremba et al.);
     ``input`` reads it from the current input and previous action only, so a recurrent controller
     can still count or carry for its moves but cannot write from memory (ours, for repeat copy).
-    ``quantize_state`` rounds a recurrent state to the nearest integer after every step, with a
-    straight-through gradient (Koul et al. 2019 quantise a policy's memory the same way): a GRU's
-    units then hold -1, 0 or 1, so the controller is a finite-state machine and its state cannot
-    drift over columns it never saw in training.
     """
 
-    def __init__(self, kind: str, num_actions: int, width: int, symbol_head: str = "state", quantize_state: bool = False):
+    def __init__(self, kind: str, num_actions: int, width: int, symbol_head: str = "state"):
         super().__init__()
         if kind not in CONTROLLER_NAMES:
             raise AlgosynthError(f"unknown controller {kind!r}; choose one of {', '.join(CONTROLLER_NAMES)}")
         if symbol_head not in SYMBOL_HEADS:
             raise AlgosynthError(f"unknown symbol head {symbol_head!r}; choose one of {', '.join(SYMBOL_HEADS)}")
-        if quantize_state and kind == "ff":
-            raise AlgosynthError("a feed-forward controller has no state to quantise; use lstm or gru, or set quantize_state off")
         self.kind, self.num_actions, self.width, self.symbol_head = kind, num_actions, width, symbol_head
-        self.quantize_state = quantize_state
         inputs = NUM_SYMBOLS + num_actions + 1
         if kind == "ff":
             self.core = nn.Linear(inputs, width)
@@ -53,26 +46,20 @@ class Controller(nn.Module):
         """For the shared optimiser builder: the LR throttle does not apply to tape controllers."""
         return []
 
-    def _quantized(self, state: torch.Tensor) -> torch.Tensor:
-        """The state rounded to integers on the forward pass; the backward pass sees the identity."""
-        if not self.quantize_state:
-            return state
-        return state + (torch.round(state) - state).detach()
-
     def step(self, symbol: torch.Tensor, previous_action: torch.Tensor, state: State):
         x = torch.cat([nn.functional.one_hot(symbol, NUM_SYMBOLS), nn.functional.one_hot(previous_action, self.num_actions + 1)], -1).float()
         if self.kind == "ff":
             hidden, state = torch.tanh(self.core(x)), None
         elif self.kind == "lstm":
-            state = tuple(self._quantized(part) for part in self.core(x, state))
+            state = self.core(x, state)
             hidden = state[0]
         else:
-            state = hidden = self._quantized(self.core(x, state))
+            state = hidden = self.core(x, state)
         symbol_logits = self.symbol(hidden if self.symbol_head == "state" else x)
         return self.actions(hidden), symbol_logits, self.baseline(hidden).squeeze(-1), state
 
 
 def build_controller(model_config, task: TapeTask) -> Controller:
     """``model_config`` is a ModelConfig: ``name`` is ff, lstm or gru, ``width`` the layer size and
-    ``symbol_head`` where the written symbol is read from, ``quantize_state`` whether the state is rounded."""
-    return Controller(model_config.name, task.num_actions, model_config.width, model_config.symbol_head, model_config.quantize_state)
+    ``symbol_head`` where the written symbol is read from."""
+    return Controller(model_config.name, task.num_actions, model_config.width, model_config.symbol_head)

@@ -75,7 +75,8 @@ class TapeTrainer:
 
     @classmethod
     def resume(cls, run_dir: Path, epochs: int | None = None, **kwargs) -> TapeTrainer:
-        """``epochs`` extends the run (finished or not) to that many epochs in all."""
+        """``epochs`` extends the run (finished or not) to that many epochs in all; with rl.passes,
+        that many in the current pass, as train.epochs counts per pass."""
         checkpoint = resumable_checkpoint(run_dir, f"; evaluate it with algosynth eval {run_dir}, extend it with --epochs, "
                                                    f"or start a new run", epochs)
         trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)

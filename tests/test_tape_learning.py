@@ -117,6 +117,13 @@ def test_a_run_started_from_a_solved_controller_needs_only_one_window(tmp_path):
         assert (result.last_metrics["step"] <= one_window + 1) == (init_from is not None), result.last_metrics
 
 
+def _same_weights(a_run, b_run) -> None:
+    a, _, _ = load_controller(a_run)
+    b, _, _ = load_controller(b_run)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+
+
 @pytest.mark.parametrize("extra", [{}, {"target_tau": 0.1}])
 def test_a_finished_run_extended_with_more_epochs_matches_the_longer_run(tmp_path, extra):
     rl = {"updates_per_epoch": 5, "stop_when_solved": False, **extra}
@@ -124,17 +131,7 @@ def test_a_finished_run_extended_with_more_epochs_matches_the_longer_run(tmp_pat
     TapeTrainer(from_dict(tape_config(train={"epochs": 1}, rl=rl)), tmp_path / "halves", show_progress=False).fit()
     halves = tmp_path / "halves"
     TapeTrainer.resume(halves, epochs=2, show_progress=False).fit()  # extends the finished one-epoch run
-    whole, _, _ = load_controller(tmp_path / "whole")
-    resumed, _, _ = load_controller(halves)
-    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), name
-
-
-def _same_weights(a_run, b_run) -> None:
-    a, _, _ = load_controller(a_run)
-    b, _, _ = load_controller(b_run)
-    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
-        assert torch.equal(x, y), name
+    _same_weights(tmp_path / "whole", halves)
 
 
 @pytest.mark.parametrize("rl", [{"stop_when_solved": False, "updates_per_epoch": 5, "target_tau": 0.1}, {}])

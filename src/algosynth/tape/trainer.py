@@ -117,6 +117,24 @@ class TapeTrainer:
             self.console.log(f"pass {self.pass_index + 1}: {100 * score:.1f}% of {rl.select_n} validation episodes at length "
                              f"{rl.select_size}; best so far: pass {self.best[0]}")
 
+    def _sync_target(self) -> None:
+        """Restart the target network from the controller's weights, as a run from ``init_from`` does."""
+        if self.target is not None:
+            self.target.load_state_dict(self.controller.state_dict())
+
+    def _end_pass(self) -> bool:
+        """Validate the pass that ended (with rl.select_size), then start the next one; True when
+        none is left, with the controller holding the kept pass's weights."""
+        rl = self.config.rl
+        if rl.select_size:
+            self._validate_pass()
+        if self.pass_index + 1 < rl.passes:
+            self._start_next_pass()
+            return False
+        if rl.select_size:
+            self.controller.load_state_dict(self.best_weights)
+        return True
+
     def _start_next_pass(self) -> None:
         """What ``train.init_from`` would give a new run from these weights: the curriculum back at
         rl.start_length, a fresh optimiser, the target network synced, and the episodes drawn again
@@ -124,8 +142,7 @@ class TapeTrainer:
         self.pass_index, self.pass_start = self.pass_index + 1, self.update
         self.curriculum = self._new_curriculum()
         self.optimizer = make_optimizer(self.config, self.controller)
-        if self.target is not None:
-            self.target.load_state_dict(self.controller.state_dict())
+        self._sync_target()
 
     def save(self, metrics: dict[str, Any]) -> Path:
         training: dict[str, torch.Tensor] = {}
@@ -193,9 +210,10 @@ class TapeTrainer:
         self.curriculum.record(outcomes.tolist())
         return {**parts, "greedy_acc": float(outcomes.float().mean()), "length": self.curriculum.length}
 
-    def _end_epoch(self, epoch: int, parts: list[dict[str, float]], seconds: float) -> dict[str, Any]:
+    def _end_epoch(self, parts: list[dict[str, float]], seconds: float) -> dict[str, Any]:
+        self.epochs_logged += 1
         keys = [k for k in parts[0] if k != "length"]
-        metrics = {"epoch": epoch, "pass": self.pass_index + 1, "step": self.update, **{k: sum(p[k] for p in parts) / len(parts) for k in keys},
+        metrics = {"epoch": self.epochs_logged, "pass": self.pass_index + 1, "step": self.update, **{k: sum(p[k] for p in parts) / len(parts) for k in keys},
                    "length": self.curriculum.length, "window_acc": self.curriculum.accuracy, "solved": self.curriculum.solved,
                    "seconds": seconds}
         with (self.run_dir / "metrics.jsonl").open("a") as handle:
@@ -214,8 +232,7 @@ class TapeTrainer:
         cfg, started, metrics = self.config, time.time(), {}
         if self.update == 0 and cfg.train.init_from:
             load_initial_weights(self.controller, cfg.train.init_from)
-            if self.target is not None:
-                self.target.load_state_dict(self.controller.state_dict())
+            self._sync_target()
         per_epoch = cfg.rl.updates_per_epoch
         prepare_run_dir(self.run_dir, cfg, self.epochs_logged)
         with stop_requests() as stop, one_thread():
@@ -229,17 +246,9 @@ class TapeTrainer:
                                                   f"Continue with: algosynth train --resume {self.run_dir}")
                     if self.pass_over:
                         break
-                self.epochs_logged += 1
-                epoch = self.epochs_logged
-                metrics = self._end_epoch(epoch, parts, time.time() - epoch_started)
+                metrics = self._end_epoch(parts, time.time() - epoch_started)
                 if self.pass_over:
-                    if cfg.rl.select_size:
-                        self._validate_pass()
-                    self.finished = self.pass_index + 1 >= cfg.rl.passes
-                    if self.finished and cfg.rl.select_size:
-                        self.controller.load_state_dict(self.best_weights)
-                    elif not self.finished:
-                        self._start_next_pass()
-                if self.finished or epoch % cfg.train.checkpoint_every == 0:
+                    self.finished = self._end_pass()
+                if self.finished or self.epochs_logged % cfg.train.checkpoint_every == 0:
                     self.save(metrics)
         return TrainResult(self.run_dir, self.epochs_logged, time.time() - started, metrics)

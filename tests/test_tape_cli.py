@@ -56,6 +56,17 @@ def test_resume_of_a_finished_tape_run_is_refused(reverse_run):
     assert_clean_failure(algosynth("train", "--resume", reverse_run), "already finished")
 
 
+def test_more_epochs_for_a_finished_run_of_several_passes_is_refused(tmp_path):
+    """Such a run ends holding the kept pass's weights, not its last pass's state, so no pass of it
+    can be extended; the refusal leaves its checkpoints as they were."""
+    run = tmp_path / "two-pass"
+    passes = ["--set", "rl.passes=2", "--set", "rl.stop_when_solved=false"]
+    assert algosynth("train", "tape_reverse_ff", "--out", run, *TINY, *passes).returncode == 0
+    saved = sorted((p.name, p.stat().st_mtime_ns) for p in (run / "checkpoints").rglob("*"))
+    assert_clean_failure(algosynth("train", "--resume", run, "--epochs", 3), "finished its 2 curriculum passes", "train.init_from")
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (run / "checkpoints").rglob("*")) == saved
+
+
 @pytest.mark.parametrize("args, fragments", [
     (["solve", "tape", "--task", "reverse", "--input", "31x4"], ["'x' is not in the reverse task's alphabet"]),
     (["solve", "tape", "--task", "reverse", "--input", ""], ["length 0"]),

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from algosynth.averaging import averaged_copy, polyak_update
 from algosynth.checkpoints import (
+    CheckpointError,
     load_initial_weights,
     load_weights_into,
     optimizer_state_from_json,
@@ -76,9 +77,14 @@ class TapeTrainer:
     @classmethod
     def resume(cls, run_dir: Path, epochs: int | None = None, **kwargs) -> TapeTrainer:
         """``epochs`` extends the run (finished or not) to that many epochs in all; with rl.passes,
-        that many in the current pass, as train.epochs counts per pass."""
+        that many in the current pass, as train.epochs counts per pass. A finished run of several
+        passes is refused: it holds the kept pass's weights, not the state its last pass ended in."""
         checkpoint = resumable_checkpoint(run_dir, f"; evaluate it with algosynth eval {run_dir}, extend it with --epochs, "
                                                    f"or start a new run", epochs)
+        passes = checkpoint.meta["config"].get("rl", {}).get("passes", 1)
+        if checkpoint.meta.get("finished") and passes > 1:
+            raise CheckpointError(f"run {run_dir} finished its {passes} curriculum passes, so --epochs cannot extend one of them; "
+                                  f"train on from its weights with a new run: --set train.init_from={run_dir}")
         trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)
         load_weights_into(trainer.controller, checkpoint)
         trainer.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], checkpoint.training))

@@ -235,6 +235,8 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"rl": {"select_size": 100}}, "rl.select_size chooses among curriculum passes"),
     ({"rl": {"passes": 2, "select_size": 100, "select_seed": 12345}, "eval": {"seed": 12345}}, "validation would choose on the test episodes"),
     ({"rl": {"target_tau": 0.1, "algorithm": "reinforce"}}, "reinforce has no Q targets"),
+    ({"optim": {"betas": [0.9, 1.0]}}, "optim.betas must be two numbers"),
+    ({"optim": {"betas": [0.9]}}, "optim.betas must be two numbers"),
 ])
 def test_bad_tape_configs_are_refused(sets, message):
     from algosynth.config import ConfigError

@@ -247,6 +247,21 @@ def test_optimisers_and_the_lr_throttle(name, kind):
     assert {id(p) for p in recurrent["params"]} == {id(p) for p in model.recur.parameters()}
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_optim_betas_set_how_fast_adam_forgets(name):
+    """After one step Adam's mean square is (1 - beta2) g^2 and its mean (1 - beta1) g: the
+    configured rates, not torch's defaults, reach the optimiser."""
+    config = from_dict(tiny_config(optim={"name": name, "betas": [0.8, 0.99], "weight_decay": 0.0}))
+    model = build_model(config.model, get_task("prefix_sums").spec)
+    optimizer = make_optimizer(config, model)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 0.5)
+    optimizer.step()
+    state = optimizer.state[next(model.parameters())]
+    assert torch.allclose(state["exp_avg_sq"], torch.full_like(state["exp_avg_sq"], 0.01 * 0.25))
+    assert torch.allclose(state["exp_avg"], torch.full_like(state["exp_avg"], 0.2 * 0.5))
+
+
 def test_gradient_clipping_bounds_the_gradient_norm(tmp_path, tiny):
     trainer = Trainer(tiny(optim={"clip": 1e-3}), tmp_path, show_progress=False)
     train, _ = trainer._data()

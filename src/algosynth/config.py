@@ -85,6 +85,9 @@ class OptimConfig:
     throttle: bool = False
     clip: float | None = 1.0
     grad_noise: float = 0.0
+    # Adam's decay rates for the mean and the mean square of the gradient; a lower second rate
+    # (0.99) lets the step shrink within about a hundred updates when gradients suddenly grow
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
 
 
 @dataclass
@@ -279,6 +282,12 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def check_clip_and_betas(o: OptimConfig) -> None:
+    """The optimiser settings that every trainer reads the same way."""
+    _check(o.clip is None or o.clip > 0, f"optim.clip must be positive or null, got {o.clip}")
+    _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"optim.betas must be two numbers in [0, 1), e.g. [0.9, 0.99], got {o.betas}")
+
+
 def validate(config: Config) -> Config:
     """Reject values that would fail later, or silently do the wrong thing, with the key named."""
     from algosynth.models.neural_gpu import DROPOUT_SITES, GATES
@@ -321,7 +330,7 @@ def validate(config: Config) -> Config:
     _check(o.warmup_epochs >= 0, f"optim.warmup_epochs must be non-negative, got {o.warmup_epochs}")
     _check(o.schedule in ("multistep", "cosine", "constant"), f"optim.schedule {o.schedule!r} is unknown; choose multistep, cosine or constant")
     _check(0 < o.gamma <= 1, f"optim.gamma must be in (0, 1], got {o.gamma}")
-    _check(o.clip is None or o.clip > 0, f"optim.clip must be positive or null, got {o.clip}")
+    check_clip_and_betas(o)
     _check(tr.epochs >= 1, f"train.epochs must be at least 1, got {tr.epochs}")
     _check(tr.batch_size >= 1, f"train.batch_size must be at least 1, got {tr.batch_size}")
     _check(tr.checkpoint_every >= 1, f"train.checkpoint_every must be at least 1, got {tr.checkpoint_every}")
@@ -409,7 +418,7 @@ def validate_tape(config: Config) -> Config:
     _check(m.width >= 1, f"model.width must be a positive integer, got {m.width}")
     _check(m.symbol_head in SYMBOL_HEADS, f"model.symbol_head must be one of {', '.join(SYMBOL_HEADS)}, got {m.symbol_head!r}")
     _check(o.name in ("adam", "adamw", "sgd") and o.lr > 0, f"optim.name must be adam, adamw or sgd and optim.lr positive, got {o.name!r}, {o.lr}")
-    _check(o.clip is None or o.clip > 0, f"optim.clip must be positive or null, got {o.clip}")
+    check_clip_and_betas(o)
     for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):
         _check(getattr(tr, key) >= 1, f"train.{key} must be at least 1, got {getattr(tr, key)}")
     _check(ev.steps_per_symbol is None, "eval.steps_per_symbol sets a Neural GPU's thinking steps; a tape run acts until its episode ends: set it to null")

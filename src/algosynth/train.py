@@ -98,10 +98,9 @@ def make_optimizer(config: Config, model: torch.nn.Module) -> torch.optim.Optimi
          "lr_scale": 1.0 / config.loss.iters if o.throttle else 1.0},
     ]
     groups = [g for g in groups if g["params"]]
-    if o.name == "adam":
-        return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
-    if o.name == "adamw":
-        return torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name in ("adam", "adamw"):
+        adam = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
+        return adam(groups, lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
     return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
 

@@ -163,7 +163,25 @@ def test_selection_keeps_the_pass_that_scores_best_on_validation_episodes(tmp_pa
         scores.append(success_rate(controller, task, 3, 40, config.eval.batch_size, 99, config.rl.step_slack).success_rate)
     assert chosen == (2 if scores[1] > scores[0] else 1), scores
     _same_weights(tmp_path / "chosen", tmp_path / ("first", "second")[chosen - 1])
-    assert load_checkpoint(tmp_path / "chosen").meta["best"] == [chosen, max(scores)]
+    assert load_checkpoint(tmp_path / "chosen").meta["best"][:2] == [chosen, max(scores)]
+
+
+def test_selection_every_few_epochs_keeps_the_best_checkpoint_of_the_pass(tmp_path):
+    """With rl.select_every the run ends with the epoch-end weights that scored best on validation:
+    those of the same run's checkpoint at that epoch, as validation draws nothing from training."""
+    rl = {"stop_when_solved": False, "updates_per_epoch": 4}
+    train = {"epochs": 16, "checkpoint_every": 1}
+    select = {"select_size": 3, "select_n": 40, "select_seed": 99, "select_every": 1}
+    TapeTrainer(from_dict(tape_config(train=train, rl={**rl, **select})), tmp_path / "chosen", show_progress=False).fit()
+    TapeTrainer(from_dict(tape_config(train=train, rl=rl)), tmp_path / "plain", show_progress=False).fit()
+    scores = []
+    for checkpoint in sorted((tmp_path / "plain" / "checkpoints").iterdir()):
+        controller, config, task = load_controller(checkpoint)
+        scores.append(success_rate(controller, task, 3, 40, config.eval.batch_size, 99, config.rl.step_slack).success_rate)
+    best = scores.index(max(scores))  # the earliest of equal scores
+    assert best < len(scores) - 1, scores  # a checkpoint inside the pass beat its end, so the choice is a real one
+    _same_weights(tmp_path / "chosen", sorted((tmp_path / "plain" / "checkpoints").iterdir())[best])
+    assert load_checkpoint(tmp_path / "chosen").meta["best"] == [1, max(scores), best + 1]
 
 
 @pytest.mark.parametrize("keep_until", [5, 10, 15])  # inside pass 1, at the boundary, inside pass 2
@@ -232,6 +250,8 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"rl": {"beyond_factor": 1.0}}, "rl.beyond_factor must exceed 1"),
     ({"rl": {"target_tau": 1.5}}, "rl.target_tau is the target network's Polyak rate"),
     ({"rl": {"passes": 0}}, "rl.passes is how many times the curriculum runs"),
+    ({"rl": {"select_every": 5}}, "rl.select_every validates during a pass at rl.select_size"),
+    ({"rl": {"select_every": -1, "select_size": 10}}, "rl.select_every is a number of epochs"),
     ({"rl": {"select_size": 100}}, "rl.select_size chooses among curriculum passes"),
     ({"rl": {"passes": 2, "select_size": 100, "select_seed": 12345}, "eval": {"seed": 12345}}, "validation would choose on the test episodes"),
     ({"rl": {"target_tau": 0.1, "algorithm": "reinforce"}}, "reinforce has no Q targets"),

@@ -167,7 +167,10 @@ class RLConfig:
     a new run with ``train.init_from`` the last, in one resumable run. ``select_size`` > 0 scores
     each pass's final weights on ``select_n`` greedy episodes of that length (validation seed
     ``select_seed``, which must differ from eval.seed) and ends the run with the best pass's weights
-    (the earliest on a tie); 0 keeps the last pass's.
+    (the earliest on a tie); 0 keeps the last pass's. ``select_every`` > 0 also scores the weights
+    every that many epochs within each pass, so the kept weights may come from inside a pass: the
+    greedy policy keeps moving under Q(lambda), and checkpoints a few epochs apart differ widely at
+    lengths far past training.
     """
 
     algorithm: str = "q_lambda"
@@ -193,6 +196,7 @@ class RLConfig:
     select_size: int = 0
     select_n: int = 200
     select_seed: int = 99
+    select_every: int = 0
 
 
 @dataclass
@@ -439,7 +443,10 @@ def validate_tape(config: Config) -> Config:
     _check(rl.passes >= 1, f"rl.passes is how many times the curriculum runs, at least 1, got {rl.passes}")
     _check(rl.select_size >= 0 and rl.select_n >= 1, f"rl.select_size must be 0 (no selection) or a length, and rl.select_n positive, "
                                                      f"got {rl.select_size}, {rl.select_n}")
-    _check(rl.select_size == 0 or rl.passes > 1, "rl.select_size chooses among curriculum passes; set rl.passes to 2 or more, or rl.select_size=0")
+    _check(rl.select_every >= 0, f"rl.select_every is a number of epochs, 0 for the end of each pass only, got {rl.select_every}")
+    _check(rl.select_size == 0 or rl.passes > 1 or rl.select_every > 0,
+           "rl.select_size chooses among curriculum passes or checkpoints; set rl.passes to 2 or more, rl.select_every to some epochs, or rl.select_size=0")
+    _check(rl.select_every == 0 or rl.select_size > 0, "rl.select_every validates during a pass at rl.select_size; set rl.select_size to a length too")
     _check(rl.select_size == 0 or rl.select_seed != ev.seed,
            f"rl.select_seed {rl.select_seed} is eval.seed too: validation would choose on the test episodes; give them different seeds")
     _check(0 <= rl.target_tau <= 1, f"rl.target_tau is the target network's Polyak rate, between 0 (no target network) and 1, got {rl.target_tau}")

@@ -37,7 +37,7 @@ from algosynth.train import TrainingDiverged, TrainingInterrupted, TrainResult, 
 
 
 TARGET = "target_network."  # prefix of the target network's weights among a checkpoint's training tensors
-BEST = "best_pass."  # prefix of the weights of the pass that scored best on validation (rl.select_size)
+BEST = "best_pass."  # prefix of the weights that scored best on validation (rl.select_size): a pass's end, or inside one with rl.select_every
 
 
 def is_tape_run_dir(run_dir: Path) -> bool:
@@ -66,7 +66,7 @@ class TapeTrainer:
         self.update = 0
         self.pass_index, self.pass_start = 0, 0  # which curriculum pass, and the update it began at
         self.epochs_logged = 0  # every pass's epochs in turn; a pass may end mid-epoch, once solved
-        self.best: tuple[int, float] | None = None  # (pass, validation success) of the best pass so far
+        self.best: tuple[int, float, int] | None = None  # (pass, validation success, epoch) of the best weights so far
         self.best_weights: dict[str, torch.Tensor] = {}
         self.finished = False
 
@@ -110,18 +110,18 @@ class TapeTrainer:
         used_up = self.pass_updates >= self.config.train.epochs * self.config.rl.updates_per_epoch
         return used_up or (self.config.rl.stop_when_solved and self.curriculum.solved)
 
-    def _validate_pass(self) -> None:
-        """Score the pass that just ended on rl.select_n greedy episodes of length rl.select_size
-        (seed rl.select_seed, never eval.seed) and keep its weights if it beats every earlier pass."""
+    def _validate(self) -> None:
+        """Score the controller on rl.select_n greedy episodes of length rl.select_size (seed
+        rl.select_seed, never eval.seed) and keep its weights if they beat every earlier score."""
         rl, ev = self.config.rl, self.config.eval
         self.controller.eval()
         score = success_rate(self.controller, self.task, rl.select_size, rl.select_n, ev.batch_size, rl.select_seed, rl.step_slack).success_rate
         if self.best is None or score > self.best[1]:
-            self.best = (self.pass_index + 1, score)
+            self.best = (self.pass_index + 1, score, self.epochs_logged)
             self.best_weights = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
         if self.show_progress:
-            self.console.log(f"pass {self.pass_index + 1}: {100 * score:.1f}% of {rl.select_n} validation episodes at length "
-                             f"{rl.select_size}; best so far: pass {self.best[0]}")
+            self.console.log(f"pass {self.pass_index + 1}, epoch {self.epochs_logged}: {100 * score:.1f}% of {rl.select_n} validation "
+                             f"episodes at length {rl.select_size}; best so far: epoch {self.best[2]} of pass {self.best[0]}")
 
     def _sync_target(self) -> None:
         """Restart the target network from the controller's weights, as a run from ``init_from`` does."""
@@ -133,7 +133,7 @@ class TapeTrainer:
         none is left, with the controller holding the kept pass's weights."""
         rl = self.config.rl
         if rl.select_size:
-            self._validate_pass()
+            self._validate()
         if self.pass_index + 1 < rl.passes:
             self._start_next_pass()
             return False
@@ -255,6 +255,8 @@ class TapeTrainer:
                 metrics = self._end_epoch(parts, time.time() - epoch_started)
                 if self.pass_over:
                     self.finished = self._end_pass()
+                elif cfg.rl.select_every and self.epochs_logged % cfg.rl.select_every == 0:
+                    self._validate()
                 if self.finished or self.epochs_logged % cfg.train.checkpoint_every == 0:
                     self.save(metrics)
         return TrainResult(self.run_dir, self.epochs_logged, time.time() - started, metrics)

@@ -56,14 +56,16 @@ def test_resume_of_a_finished_tape_run_is_refused(reverse_run):
     assert_clean_failure(algosynth("train", "--resume", reverse_run), "already finished")
 
 
-def test_more_epochs_for_a_finished_run_of_several_passes_is_refused(tmp_path):
-    """Such a run ends holding the kept pass's weights, not its last pass's state, so no pass of it
-    can be extended; the refusal leaves its checkpoints as they were."""
-    run = tmp_path / "two-pass"
-    passes = ["--set", "rl.passes=2", "--set", "rl.stop_when_solved=false"]
-    assert algosynth("train", "tape_reverse_ff", "--out", run, *TINY, *passes).returncode == 0
+@pytest.mark.parametrize("kept", [["rl.passes=2"], ["rl.select_size=6", "rl.select_every=1", "rl.select_n=5"]])
+def test_more_epochs_for_a_finished_run_that_kept_chosen_weights_is_refused(tmp_path, kept):
+    """Such a run ends holding the weights it kept (the last pass's, or the best on validation),
+    not the state its training ended in, so it cannot be extended; the refusal leaves its
+    checkpoints as they were."""
+    run = tmp_path / "kept"
+    sets = [arg for key in [*kept, "rl.stop_when_solved=false"] for arg in ("--set", key)]
+    assert algosynth("train", "tape_reverse_ff", "--out", run, *TINY, *sets).returncode == 0
     saved = sorted((p.name, p.stat().st_mtime_ns) for p in (run / "checkpoints").rglob("*"))
-    assert_clean_failure(algosynth("train", "--resume", run, "--epochs", 3), "finished its 2 curriculum passes", "train.init_from")
+    assert_clean_failure(algosynth("train", "--resume", run, "--epochs", 3), "holds the weights it kept", "train.init_from")
     assert sorted((p.name, p.stat().st_mtime_ns) for p in (run / "checkpoints").rglob("*")) == saved
 
 

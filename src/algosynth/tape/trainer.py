@@ -78,13 +78,13 @@ class TapeTrainer:
     def resume(cls, run_dir: Path, epochs: int | None = None, **kwargs) -> TapeTrainer:
         """``epochs`` extends the run (finished or not) to that many epochs in all; with rl.passes,
         that many in the current pass, as train.epochs counts per pass. A finished run of several
-        passes is refused: it holds the kept pass's weights, not the state its last pass ended in."""
+        passes or with selection is refused: it holds the kept weights, not the state it ended in."""
         checkpoint = resumable_checkpoint(run_dir, f"; evaluate it with algosynth eval {run_dir}, extend it with --epochs, "
                                                    f"or start a new run", epochs)
-        passes = checkpoint.meta["config"].get("rl", {}).get("passes", 1)
-        if checkpoint.meta.get("finished") and passes > 1:
-            raise CheckpointError(f"run {run_dir} finished its {passes} curriculum passes, so --epochs cannot extend one of them; "
-                                  f"train on from its weights with a new run: --set train.init_from={run_dir}")
+        rl = checkpoint.meta["config"].get("rl", {})
+        if checkpoint.meta.get("finished") and (rl.get("passes", 1) > 1 or rl.get("select_size", 0) > 0):
+            raise CheckpointError(f"run {run_dir} finished its curriculum passes and holds the weights it kept (rl.passes, rl.select_size), "
+                                  f"so --epochs cannot extend it; train on from them with a new run: --set train.init_from={run_dir}")
         trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)
         load_weights_into(trainer.controller, checkpoint)
         trainer.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], checkpoint.training))

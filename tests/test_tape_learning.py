@@ -178,10 +178,21 @@ def test_selection_every_few_epochs_keeps_the_best_checkpoint_of_the_pass(tmp_pa
     for checkpoint in sorted((tmp_path / "plain" / "checkpoints").iterdir()):
         controller, config, task = load_controller(checkpoint)
         scores.append(success_rate(controller, task, 3, 40, config.eval.batch_size, 99, config.rl.step_slack).success_rate)
-    best = scores.index(max(scores))  # the earliest of equal scores
-    assert best < len(scores) - 1, scores  # a checkpoint inside the pass beat its end, so the choice is a real one
+    best = scores.index(max(scores))  # the earliest of equal scores, and above 0 (checked below)
+    assert best < len(scores) - 1 and max(scores) > 0, scores  # a checkpoint inside the pass beat its end: a real choice
     _same_weights(tmp_path / "chosen", sorted((tmp_path / "plain" / "checkpoints").iterdir())[best])
     assert load_checkpoint(tmp_path / "chosen").meta["best"] == [1, max(scores), best + 1]
+
+
+def test_checkpoints_inside_a_pass_that_never_succeed_are_not_kept(tmp_path):
+    """Validated at a length it cannot do yet, every score is 0: the run must end with its pass's
+    final weights (what a run without selection ends with), not with its first checkpoint's."""
+    rl = {"stop_when_solved": False, "updates_per_epoch": 2}
+    select = {"select_size": 200, "select_n": 10, "select_seed": 99, "select_every": 1}
+    TapeTrainer(from_dict(tape_config(train={"epochs": 3}, rl={**rl, **select})), tmp_path / "chosen", show_progress=False).fit()
+    TapeTrainer(from_dict(tape_config(train={"epochs": 3}, rl=rl)), tmp_path / "plain", show_progress=False).fit()
+    _same_weights(tmp_path / "chosen", tmp_path / "plain")
+    assert load_checkpoint(tmp_path / "chosen").meta["best"] == [1, 0.0, 3]
 
 
 @pytest.mark.parametrize("keep_until", [5, 10, 15])  # inside pass 1, at the boundary, inside pass 2

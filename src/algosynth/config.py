@@ -168,9 +168,9 @@ class RLConfig:
     each pass's final weights on ``select_n`` greedy episodes of that length (validation seed
     ``select_seed``, which must differ from eval.seed) and ends the run with the best pass's weights
     (the earliest on a tie); 0 keeps the last pass's. ``select_every`` > 0 also scores the weights
-    every that many epochs within each pass, so the kept weights may come from inside a pass: the
-    greedy policy keeps moving under Q(lambda), and checkpoints a few epochs apart differ widely at
-    lengths far past training.
+    every that many epochs within each pass, so the kept weights may come from inside a pass (if
+    they score above 0): the greedy policy keeps moving under Q(lambda), and checkpoints a few
+    epochs apart differ widely at lengths far past training.
     """
 
     algorithm: str = "q_lambda"

@@ -110,18 +110,21 @@ class TapeTrainer:
         used_up = self.pass_updates >= self.config.train.epochs * self.config.rl.updates_per_epoch
         return used_up or (self.config.rl.stop_when_solved and self.curriculum.solved)
 
-    def _validate(self) -> None:
+    def _validate(self, pass_end: bool) -> None:
         """Score the controller on rl.select_n greedy episodes of length rl.select_size (seed
-        rl.select_seed, never eval.seed) and keep its weights if they beat every earlier score."""
+        rl.select_seed, never eval.seed) and keep its weights if they beat every earlier score.
+        Weights from inside a pass must score above 0, so a run that never succeeds at that length
+        ends with a pass's final weights, not with its first, barely trained ones."""
         rl, ev = self.config.rl, self.config.eval
         self.controller.eval()
         score = success_rate(self.controller, self.task, rl.select_size, rl.select_n, ev.batch_size, rl.select_seed, rl.step_slack).success_rate
-        if self.best is None or score > self.best[1]:
+        if (self.best is None and pass_end) or score > (self.best[1] if self.best else 0.0):
             self.best = (self.pass_index + 1, score, self.epochs_logged)
             self.best_weights = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
         if self.show_progress:
+            kept = f"epoch {self.best[2]} of pass {self.best[0]}" if self.best else "none (none scored above 0)"
             self.console.log(f"pass {self.pass_index + 1}, epoch {self.epochs_logged}: {100 * score:.1f}% of {rl.select_n} validation "
-                             f"episodes at length {rl.select_size}; best so far: epoch {self.best[2]} of pass {self.best[0]}")
+                             f"episodes at length {rl.select_size}; best so far: {kept}")
 
     def _sync_target(self) -> None:
         """Restart the target network from the controller's weights, as a run from ``init_from`` does."""
@@ -133,7 +136,7 @@ class TapeTrainer:
         none is left, with the controller holding the kept pass's weights."""
         rl = self.config.rl
         if rl.select_size:
-            self._validate()
+            self._validate(pass_end=True)
         if self.pass_index + 1 < rl.passes:
             self._start_next_pass()
             return False
@@ -256,7 +259,7 @@ class TapeTrainer:
                 if self.pass_over:
                     self.finished = self._end_pass()
                 elif cfg.rl.select_every and self.epochs_logged % cfg.rl.select_every == 0:
-                    self._validate()
+                    self._validate(pass_end=False)
                 if self.finished or self.epochs_logged % cfg.train.checkpoint_every == 0:
                     self.save(metrics)
         return TrainResult(self.run_dir, self.epochs_logged, time.time() - started, metrics)

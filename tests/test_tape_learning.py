@@ -195,9 +195,10 @@ def test_checkpoints_inside_a_pass_that_never_succeed_are_not_kept(tmp_path):
     assert load_checkpoint(tmp_path / "chosen").meta["best"] == [1, 0.0, 3]
 
 
+@pytest.mark.parametrize("every", [0, 1])  # the best weights kept at passes' ends, or after every epoch too
 @pytest.mark.parametrize("keep_until", [5, 10, 15])  # inside pass 1, at the boundary, inside pass 2
-def test_a_two_pass_run_resumes_exactly_from_any_checkpoint(tmp_path, keep_until):
-    rl = {"stop_when_solved": False, "updates_per_epoch": 5, "passes": 2, "select_size": 3, "select_n": 40}  # the best pass too
+def test_a_two_pass_run_resumes_exactly_from_any_checkpoint(tmp_path, keep_until, every):
+    rl = {"stop_when_solved": False, "updates_per_epoch": 5, "passes": 2, "select_size": 3, "select_n": 40, "select_every": every}
     config = from_dict(tape_config(train={"epochs": 2}, rl=rl))
     TapeTrainer(config, tmp_path / "whole", show_progress=False).fit()
     shutil.copytree(tmp_path / "whole", tmp_path / "resumed")

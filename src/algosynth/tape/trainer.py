@@ -81,11 +81,11 @@ class TapeTrainer:
         passes or with selection is refused: it holds the kept weights, not the state it ended in."""
         checkpoint = resumable_checkpoint(run_dir, f"; evaluate it with algosynth eval {run_dir}, extend it with --epochs, "
                                                    f"or start a new run", epochs)
-        rl = checkpoint.meta["config"].get("rl", {})
-        if checkpoint.meta.get("finished") and (rl.get("passes", 1) > 1 or rl.get("select_size", 0) > 0):
+        config = from_dict(checkpoint.meta["config"])
+        if checkpoint.meta.get("finished") and (config.rl.passes > 1 or config.rl.select_size > 0):
             raise CheckpointError(f"run {run_dir} finished its curriculum passes and holds the weights it kept (rl.passes, rl.select_size), "
                                   f"so --epochs cannot extend it; train on from them with a new run: --set train.init_from={run_dir}")
-        trainer = cls(from_dict(checkpoint.meta["config"]), run_dir, **kwargs)
+        trainer = cls(config, run_dir, **kwargs)
         load_weights_into(trainer.controller, checkpoint)
         trainer.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], checkpoint.training))
         if trainer.target is not None:
@@ -118,7 +118,8 @@ class TapeTrainer:
         rl, ev = self.config.rl, self.config.eval
         self.controller.eval()
         score = success_rate(self.controller, self.task, rl.select_size, rl.select_n, ev.batch_size, rl.select_seed, rl.step_slack).success_rate
-        if (self.best is None and pass_end) or score > (self.best[1] if self.best else 0.0):
+        to_beat = self.best[1] if self.best else (-1.0 if pass_end else 0.0)
+        if score > to_beat:
             self.best = (self.pass_index + 1, score, self.epochs_logged)
             self.best_weights = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
         if self.show_progress:

@@ -423,7 +423,7 @@ def validate_training_suites(c: CurriculumConfig, task_names: list[str]) -> None
 def validate_tape(config: Config) -> Config:
     """A tape run reads task.name and train_size, model.name (ff, lstm, gru) and width, optim.lr, train, eval and rl."""
     from algosynth.tape.controllers import CONTROLLER_NAMES, SYMBOL_HEADS
-    from algosynth.tape.tasks import TAPE_TASKS
+    from algosynth.tape.tasks import TAPE_TASKS, tasks_with_easy_variant
 
     t, m, o, tr, ev, rl = config.task, config.model, config.optim, config.train, config.eval, config.rl
     _check(m.name in CONTROLLER_NAMES, f"model.name {m.name!r} is not a tape controller; choose one of {', '.join(CONTROLLER_NAMES)}")
@@ -464,7 +464,7 @@ def validate_tape(config: Config) -> Config:
     _check(rl.easy_until >= 0, f"rl.easy_until is a curriculum length (0: no easy episodes), got {rl.easy_until}")
     _check(rl.easy_until == 0 or TAPE_TASKS[t.name].easy,
            f"rl.easy_until draws easy episodes, and {t.name} has no easy variant; set rl.easy_until=0 "
-           f"or use one of {', '.join(n for n, task in TAPE_TASKS.items() if task.easy)}")
+           f"or use one of {', '.join('tape_' + name for name in tasks_with_easy_variant())}")
     _check(rl.state_noise >= 0, f"rl.state_noise must be non-negative, got {rl.state_noise}")
     _check(rl.state_noise == 0 or m.name != "ff", "rl.state_noise perturbs a recurrent state, and the ff controller has none; use model.name=lstm or gru, or set rl.state_noise=0")
     _check(1 <= rl.start_length <= t.train_size, f"rl.start_length must be in 1..task.train_size ({t.train_size}), got {rl.start_length}")

@@ -85,8 +85,7 @@ class TapeTask:
         if easy is None:
             return from_layout(self, *self.layout(lengths, gen), slack)
         if not self.easy:
-            raise AlgosynthError(f"the {self.name} task has no easy variant; only "
-                                 f"{', '.join(t.name for t in TAPE_TASKS.values() if t.easy)} have one")
+            raise AlgosynthError(f"the {self.name} task has no easy variant; only {', '.join(tasks_with_easy_variant())} have one")
         return from_layout(self, *self.layout(lengths, gen, easy, easy_max), slack)
 
 
@@ -270,6 +269,11 @@ TAPE_TASKS: dict[str, TapeTask] = {
                  "a number, /, one digit, e.g. 1234/7"),
     )
 }
+
+
+def tasks_with_easy_variant() -> list[str]:
+    """Names of the tasks that can draw easy instances, for messages that say what to choose."""
+    return [task.name for task in TAPE_TASKS.values() if task.easy]
 
 
 def get_tape_task(name: str) -> TapeTask:

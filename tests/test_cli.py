@@ -179,6 +179,8 @@ def test_shipped_presets_that_extend_another_differ_from_it_only_where_they_say(
     assert without("ngpu_bmul_cpu", "task.name") == without("ngpu_badd_improved_cpu", "task.name")
     assert load_config("ngpu_bmul_cpu").task.name == "multiplication_base2"
     assert without("tape_reverse_gru", "model.name") == without("tape_reverse_lstm", "model.name")
+    task_and_controller = ("task.name", "task.train_size", "model.name", "train.epochs")
+    assert without("tape_mult_lstm", *task_and_controller) == without("tape_add2_gru", *task_and_controller)
 
 
 def test_extends_errors_get_one_clear_line(tmp_path):

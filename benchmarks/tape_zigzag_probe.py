@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from algosynth.tape.env import MOVE_NAMES
+from algosynth.tape.env import MOVE_NAMES, join_action, split_action
 from algosynth.tape.evaluate import load_controller
 from algosynth.tape.rollout import one_thread, rollout
 from tape_failures import describe
@@ -23,11 +23,11 @@ RIGHT, UP, DOWN = MOVE_NAMES.index("right"), MOVE_NAMES.index("up"), MOVE_NAMES.
 
 
 def zigzag(length: int, rows: int) -> list[int]:
-    """Joint actions (2 * move + write) that read each column down or up and write moving right."""
+    """Joint actions that read each column down or up and write moving right."""
     actions = []
     for column in range(length + 1):
         vertical = DOWN if column % 2 == 0 else UP
-        actions += [2 * vertical] * (rows - 1) + [2 * RIGHT + 1]
+        actions += [join_action(vertical, False)] * (rows - 1) + [join_action(RIGHT, True)]
     return actions
 
 
@@ -46,7 +46,7 @@ def main(run: str, length: int, easy: bool = False, n: int = 500) -> None:
         alive = trajectory.alive[t]
         agrees = (trajectory.scores[t].argmax(-1) == action)[alive].float().mean()
         line = f"step {t} {describe(action)}: alive {alive.float().mean():.2f}, greedy agrees {agrees:.2f}"
-        if action % 2:
+        if split_action(torch.tensor(action))[1]:
             right = (trajectory.symbols[t] == trajectory.expected[t])[alive].float().mean()
             line += f", symbol right {right:.2f}"
         print(line)

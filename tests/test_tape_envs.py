@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from algosynth.errors import AlgosynthError
-from algosynth.tape.env import TapeEnv
+from algosynth.tape.env import TapeEnv, join_action
 from algosynth.tape.render import render_episode
 from algosynth.tape.rollout import rollout
 from algosynth.tape.tasks import SYMBOLS, TAPE_TASKS, get_tape_task
@@ -14,8 +14,6 @@ from algosynth.tape.user_input import parse_input
 LEFT, RIGHT, UP, DOWN = 0, 1, 2, 3
 
 
-def act(move: int, write: bool) -> int:
-    return 2 * move + int(write)
 
 
 def text(row) -> str:
@@ -118,20 +116,20 @@ def test_hand_made_copy_episode_rewards_and_end():
     assert int(env.observe()) == SYMBOLS.index("3")
     rewards = []
     for symbol in (3, 1):
-        rewards.append(float(env.step(torch.tensor([act(RIGHT, True)]), torch.tensor([symbol])).reward))
+        rewards.append(float(env.step(torch.tensor([join_action(RIGHT, True)]), torch.tensor([symbol])).reward))
     assert rewards == [1.0, 1.0] and not env.done
-    step = env.step(torch.tensor([act(RIGHT, True)]), torch.tensor([4]))
+    step = env.step(torch.tensor([join_action(RIGHT, True)]), torch.tensor([4]))
     assert float(step.reward) == 1.0 and bool(step.done) and bool(env.success)
 
 
 def test_wrong_symbol_ends_the_episode_without_reward_and_moves_do_not_pay():
     env = TapeEnv(parse_input(get_tape_task("copy"), "314"))
-    assert float(env.step(torch.tensor([act(RIGHT, False)]), torch.tensor([9])).reward) == 0.0 and not env.done
+    assert float(env.step(torch.tensor([join_action(RIGHT, False)]), torch.tensor([9])).reward) == 0.0 and not env.done
     assert int(env.observe()) == SYMBOLS.index("1")
-    step = env.step(torch.tensor([act(LEFT, True)]), torch.tensor([9]))
+    step = env.step(torch.tensor([join_action(LEFT, True)]), torch.tensor([9]))
     assert float(step.reward) == 0.0 and bool(step.done) and not bool(env.success)
     position = env.position.clone()
-    env.step(torch.tensor([act(RIGHT, True)]), torch.tensor([3]))
+    env.step(torch.tensor([join_action(RIGHT, True)]), torch.tensor([3]))
     assert torch.equal(env.position, position) and int(env.written) == 0
 
 
@@ -139,7 +137,7 @@ def test_head_stays_on_the_grid_and_time_runs_out():
     episodes = parse_input(get_tape_task("add2"), "12/34")
     env = TapeEnv(episodes)
     for _ in range(int(episodes.max_steps[0])):
-        env.step(torch.tensor([act(UP, False)]), torch.tensor([0]))
+        env.step(torch.tensor([join_action(UP, False)]), torch.tensor([0]))
     assert int(env.position[0, 0]) == 0 and bool(env.done) and not bool(env.success)
 
 
@@ -171,7 +169,7 @@ class Scripted(torch.nn.Module):
 def _reverse_policy(symbol, previous, state):
     back = symbol == SYMBOLS.index("#") if state is None else state | (symbol == SYMBOLS.index("#"))
     at_marker = symbol == SYMBOLS.index("#")
-    return torch.where(back, torch.where(at_marker, act(LEFT, False), act(LEFT, True)), act(RIGHT, False)), back
+    return torch.where(back, torch.where(at_marker, join_action(LEFT, False), join_action(LEFT, True)), join_action(RIGHT, False)), back
 
 
 def _walk_policy(symbol, previous, state):
@@ -184,10 +182,10 @@ def _walk_policy(symbol, previous, state):
 
 def _duplicate_policy(symbol, previous, state):
     wrote = (previous < 4) & (previous % 2 == 1)
-    return torch.where(wrote, act(RIGHT, False), act(RIGHT, True)), None
+    return torch.where(wrote, join_action(RIGHT, False), join_action(RIGHT, True)), None
 
 
-POLICIES = {"copy": lambda s, p, h: (torch.full_like(s, act(RIGHT, True)), None), "reverse": _reverse_policy,
+POLICIES = {"copy": lambda s, p, h: (torch.full_like(s, join_action(RIGHT, True)), None), "reverse": _reverse_policy,
             "walk": _walk_policy, "duplicate": _duplicate_policy}
 
 

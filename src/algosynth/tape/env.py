@@ -22,6 +22,11 @@ def split_action(action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return action // 2, action % 2 == 1
 
 
+def join_action(move: int, write: bool) -> int:
+    """The joint action of one move and write choice: the inverse of ``split_action``."""
+    return 2 * move + int(write)
+
+
 @dataclass
 class StepResult:
     reward: torch.Tensor

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from algosynth.checkpoints import CheckpointError, load_checkpoint
 from algosynth.config import from_dict, load_config
@@ -26,7 +27,7 @@ def tape_config(**sections) -> dict:
     base = {
         "task": {"name": "tape_copy", "train_size": 5},
         "model": {"name": "ff", "width": 16},
-        "optim": {"lr": 0.01, "weight_decay": 0.0, "clip": 1.0},
+        "optim": {"lr": 0.01, "weight_decay": 0.0, "clip": 1.0, "schedule": "constant", "warmup_epochs": 0},
         "train": {"epochs": 40, "batch_size": 64, "checkpoint_every": 1, "keep_checkpoints": 50, "device": "cpu"},
         "eval": {"sizes": [20], "n": 50, "batch_size": 50},
         "rl": {"epsilon": 0.2, "window": 100, "updates_per_epoch": 20},
@@ -208,6 +209,33 @@ def test_a_two_pass_run_resumes_exactly_from_any_checkpoint(tmp_path, keep_until
     TapeTrainer.resume(tmp_path / "resumed", show_progress=False).fit()
     _same_weights(tmp_path / "whole", tmp_path / "resumed")
     assert (tmp_path / "whole" / "metrics.jsonl").read_text().count("\n") == (tmp_path / "resumed" / "metrics.jsonl").read_text().count("\n")
+
+
+def test_the_learning_rate_schedule_runs_over_each_pass_and_resumes_exactly(tmp_path):
+    """optim.schedule reaches the tape optimiser: warm-up over one epoch of 5 updates, then cosine
+    to the pass's end, started again by the second pass; a resumed run takes the same steps."""
+    rl = {"stop_when_solved": False, "updates_per_epoch": 5, "passes": 2}
+    optim = {"schedule": "cosine", "warmup_epochs": 1}
+    config = from_dict(tape_config(train={"epochs": 2}, rl=rl, optim=optim))
+    rates: list[float] = []
+    hook = register_optimizer_step_pre_hook(lambda opt, *_: rates.append(opt.param_groups[0]["lr"]))
+    try:
+        TapeTrainer(config, tmp_path / "whole", show_progress=False).fit()
+    finally:
+        hook.remove()
+    # 0.01 x (u + 1) / 5 while warming up, then 0.01 x (1 + cos(pi (u/5 - 1))) / 2 for updates u = 5..9 of a pass
+    one_pass = [0.002, 0.004, 0.006, 0.008, 0.01, 0.01, 0.00904508, 0.00654508, 0.00345492, 0.00095492]
+    assert rates == pytest.approx(one_pass * 2, abs=1e-8)
+    shutil.copytree(tmp_path / "whole", tmp_path / "resumed")
+    for checkpoint in (tmp_path / "resumed" / "checkpoints").iterdir():
+        if int(checkpoint.name.split("_")[1]) > 13:
+            shutil.rmtree(checkpoint)
+    TapeTrainer.resume(tmp_path / "resumed", show_progress=False).fit()
+    _same_weights(tmp_path / "whole", tmp_path / "resumed")
+    constant = from_dict(tape_config(train={"epochs": 2}, rl=rl))
+    TapeTrainer(constant, tmp_path / "constant", show_progress=False).fit()
+    with pytest.raises(AssertionError):
+        _same_weights(tmp_path / "whole", tmp_path / "constant")
 
 
 @pytest.mark.parametrize("model", [{}, {"name": "lstm", "symbol_head": "input"}])

@@ -88,6 +88,14 @@ def lr_factor(config: Config, step: int, steps_per_epoch: int) -> float:
     return warm * decay
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, config: Config, step: int, steps_per_epoch: int) -> None:
+    """Every group's rate for this step: optim.lr x its scale (the throttle) x the schedule. Both
+    trainers call it before each update, so optim.schedule means the same thing for every task."""
+    factor = lr_factor(config, step, steps_per_epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = config.optim.lr * group["lr_scale"] * factor
+
+
 def make_optimizer(config: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
     """Two parameter groups so the LR throttle can give the recurrent unit lr/T."""
     o = config.optim
@@ -272,8 +280,7 @@ class Trainer:
     def _train_step(self, batch: Batch) -> tuple[float, float | None]:
         """One optimiser step; returns the loss and, when the loss saw iteration T, the exact-match rate."""
         model, o = self.model, self.config.optim
-        for group in self.optimizer.param_groups:
-            group["lr"] = o.lr * group["lr_scale"] * lr_factor(self.config, self.global_step, self.steps_per_epoch)
+        set_learning_rate(self.optimizer, self.config, self.global_step, self.steps_per_epoch)
         self.optimizer.zero_grad(set_to_none=True)
         T = held_horizon(planned_iters(model, batch.inputs, self.config.loss.iters), self.config.loss.hold, self.loss_rng)
         with self._autocast():

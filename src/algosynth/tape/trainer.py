@@ -33,7 +33,8 @@ from algosynth.tape.qlearning import q_loss
 from algosynth.tape.reinforce import reinforce_loss
 from algosynth.tape.rollout import one_thread, replay_scores, rollout
 from algosynth.tape.tasks import TAPE_TASKS
-from algosynth.train import TrainingDiverged, TrainingInterrupted, TrainResult, make_optimizer, prepare_run_dir, stop_requests
+from algosynth.train import (TrainingDiverged, TrainingInterrupted, TrainResult, make_optimizer, prepare_run_dir,
+                             set_learning_rate, stop_requests)
 
 
 TARGET = "target_network."  # prefix of the target network's weights among a checkpoint's training tensors
@@ -213,6 +214,7 @@ class TapeTrainer:
                 outcomes = rollout(self.controller, episodes, "greedy", keep_outputs=False).success[:greedy]
         if not math.isfinite(float(loss.detach())):
             raise TrainingDiverged(f"loss became {float(loss.detach())} at update {self.update}; lower optim.lr or set optim.clip")
+        set_learning_rate(self.optimizer, self.config, self.pass_updates, rl.updates_per_epoch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.optim.clip is not None:

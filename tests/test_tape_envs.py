@@ -14,8 +14,6 @@ from algosynth.tape.user_input import parse_input
 LEFT, RIGHT, UP, DOWN = 0, 1, 2, 3
 
 
-
-
 def text(row) -> str:
     return "".join(SYMBOLS[int(s)] for s in row)
 

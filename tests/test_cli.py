@@ -181,7 +181,7 @@ def test_shipped_presets_that_extend_another_differ_from_it_only_where_they_say(
     assert without("tape_reverse_gru", "model.name") == without("tape_reverse_lstm", "model.name")
     task_and_controller = ("task.name", "task.train_size", "model.name", "train.epochs")
     assert without("tape_mult_lstm", *task_and_controller, "rl.state_noise") == without("tape_add2_gru", *task_and_controller, "rl.state_noise")
-    assert (load_config("tape_mult_lstm").rl.state_noise, load_config("tape_add2_gru").rl.state_noise) == (0.05, 0.01)
+    assert (load_config("tape_mult_lstm").rl.state_noise, load_config("tape_add2_gru").rl.state_noise) == (0.1, 0.01)
 
 
 def test_extends_errors_get_one_clear_line(tmp_path):

@@ -1,0 +1,87 @@
+"""How close a Q-learning tape controller's greedy choices are, and which loss term erodes them.
+
+    python benchmarks/tape_action_gap.py RUN --sizes 50,300
+    python benchmarks/tape_action_gap.py RUN --erode 50 --updates 25 --lr 0.01
+
+The greedy policy is the argmax of Q-hat over the head's actions; where the best and the second best
+are close, a small update flips the choice and the head leaves its path. The first form prints the
+quantiles of that gap over the live steps of greedy episodes. The second trains the run's weights
+with plain SGD (gradients clipped like the trainer's) on one term of the Q(lambda) loss at a time
+(the Q regression, the symbol cross-entropy, or both), on the trainer's own batches at one
+curriculum length, and prints the greedy accuracy of those batches every 5 updates: which term
+moves a solved policy off its path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import torch
+
+from algosynth.checkpoints import load_weights_into, load_checkpoint
+from algosynth.config import from_dict
+from algosynth.tape.evaluate import load_controller
+from algosynth.tape.qlearning import q_loss, symbol_loss
+from algosynth.tape.rollout import one_thread, rollout
+from algosynth.tape.trainer import TapeTrainer
+
+QUANTILES = (0.0, 0.001, 0.01, 0.1, 0.5)
+
+
+@torch.no_grad()
+def gap_quantiles(run: str, sizes: list[int], episodes: int) -> None:
+    controller, config, task = load_controller(run)
+    for size in sizes:
+        batch = task.generate(size, episodes, 5, config.rl.step_slack)
+        trajectory = rollout(controller, batch)
+        top = trajectory.scores.topk(2, -1).values
+        gap = (top[..., 0] - top[..., 1])[trajectory.alive]
+        shown = ", ".join(f"q{q:g} {float(v):.4f}" for q, v in zip(QUANTILES, torch.quantile(gap, torch.tensor(QUANTILES))))
+        print(f"length {size}: {float(trajectory.success.float().mean()):.1%} solved; gap over {gap.numel()} steps: {shown}")
+
+
+def erode(run: str, length: int, updates: int, lr: float) -> None:
+    checkpoint = load_checkpoint(Path(run), with_training=False)
+    config = from_dict({**checkpoint.meta["config"], "rl": {**checkpoint.meta["config"]["rl"], "start_length": length}})
+    rl = config.rl
+    for term in ("both", "q_regression", "symbols"):
+        trainer = TapeTrainer(config, Path(tempfile.mkdtemp()), show_progress=False)
+        load_weights_into(trainer.controller, checkpoint)
+        sgd = torch.optim.SGD(trainer.controller.parameters(), lr=lr)
+        accuracy = []
+        for update in range(updates):
+            generator = torch.Generator().manual_seed(update)
+            batch, greedy = trainer._episodes(generator)
+            epsilon = torch.cat([torch.zeros(greedy), torch.full((len(batch) - greedy,), rl.epsilon)])
+            trajectory = rollout(trainer.controller, batch, "epsilon", epsilon, generator, state_noise=rl.state_noise)
+            accuracy.append(float(trajectory.success[:greedy].float().mean()))
+            total, _ = q_loss(trajectory, rl.lam, rl.gamma)
+            loss = {"both": total, "q_regression": total - symbol_loss(trajectory), "symbols": symbol_loss(trajectory)}[term]
+            sgd.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainer.controller.parameters(), config.optim.clip or float("inf"))
+            sgd.step()
+        means = [sum(accuracy[i:i + 5]) / len(accuracy[i:i + 5]) for i in range(0, updates, 5)]
+        print(f"{term:>12}: greedy accuracy at length {length}, per 5 updates: " + " ".join(f"{m:.2f}" for m in means))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run")
+    parser.add_argument("--sizes", default="50,300")
+    parser.add_argument("--episodes", type=int, default=32)
+    parser.add_argument("--erode", type=int, default=0, help="a curriculum length: train at it instead of measuring gaps")
+    parser.add_argument("--updates", type=int, default=25)
+    parser.add_argument("--lr", type=float, default=0.01)
+    args = parser.parse_args()
+    with one_thread():
+        if args.erode:
+            erode(args.run, args.erode, args.updates, args.lr)
+        else:
+            gap_quantiles(args.run, [int(s) for s in args.sizes.split(",")], args.episodes)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,10 @@
 
 The greedy policy is the argmax of Q-hat over the head's actions; where the best and the second best
 are close, a small update flips the choice and the head leaves its path. The first form prints the
-quantiles of that gap over the live steps of greedy episodes. The second trains the run's weights
+quantiles of that gap over the live steps of greedy episodes, and, by the number of symbols left to
+write, Q-hat of the greedy action beside the return those episodes really got under the run's
+discount (what Q-hat would equal if it fitted its targets: with rl.gamma < 1 it depends on the
+symbols left, which the controller cannot see). The second trains the run's weights
 with plain SGD (gradients clipped like the trainer's) on one term of the Q(lambda) loss at a time
 (the Q regression, the symbol cross-entropy, or both), on the trainer's own batches at one
 curriculum length, and prints the greedy accuracy of those batches every 5 updates: which term
@@ -23,11 +26,12 @@ import torch
 from algosynth.checkpoints import load_weights_into, load_checkpoint
 from algosynth.config import from_dict
 from algosynth.tape.evaluate import load_controller
-from algosynth.tape.qlearning import q_loss, symbol_loss
+from algosynth.tape.qlearning import q_loss, symbol_loss, watkins_targets
 from algosynth.tape.rollout import one_thread, rollout
 from algosynth.tape.trainer import TapeTrainer
 
 QUANTILES = (0.0, 0.001, 0.01, 0.1, 0.5)
+SYMBOLS_LEFT = (1, 2, 5, 10, 20, 50, 100, 300, 1000)
 
 
 @torch.no_grad()
@@ -40,6 +44,13 @@ def gap_quantiles(run: str, sizes: list[int], episodes: int) -> None:
         gap = (top[..., 0] - top[..., 1])[trajectory.alive]
         shown = ", ".join(f"q{q:g} {float(v):.4f}" for q, v in zip(QUANTILES, torch.quantile(gap, torch.tensor(QUANTILES))))
         print(f"length {size}: {float(trajectory.success.float().mean()):.1%} solved; gap over {gap.numel()} steps: {shown}")
+        taken = top[..., 0]
+        returns = watkins_targets(trajectory.rewards, trajectory.left, taken, torch.ones_like(trajectory.alive),
+                                  trajectory.ended, 1.0, config.rl.gamma)
+        for left in SYMBOLS_LEFT:
+            at = trajectory.alive & (trajectory.left == left)
+            if at.any():
+                print(f"  {left:>5} symbols left: Q-hat {float(taken[at].mean()):.3f}, return {float(returns[at].mean()):.3f}")
 
 
 def erode(run: str, length: int, updates: int, lr: float) -> None:

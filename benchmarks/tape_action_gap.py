@@ -1,7 +1,7 @@
 """How close a Q-learning tape controller's greedy choices are, and which loss term erodes them.
 
     python benchmarks/tape_action_gap.py RUN --sizes 50,300
-    python benchmarks/tape_action_gap.py RUN --erode 50 --updates 25 --lr 0.01
+    python benchmarks/tape_action_gap.py RUN --erode 50 --updates 25 --lr 0.01 [--adam]
 
 The greedy policy is the argmax of Q-hat over the head's actions; where the best and the second best
 are close, a small update flips the choice and the head leaves its path. The first form prints the
@@ -9,7 +9,7 @@ quantiles of that gap over the live steps of greedy episodes, and, by the number
 write, Q-hat of the greedy action beside the return those episodes really got under the run's
 discount (what Q-hat would equal if it fitted its targets: with rl.gamma < 1 it depends on the
 symbols left, which the controller cannot see). The second trains the run's weights
-with plain SGD (gradients clipped like the trainer's) on one term of the Q(lambda) loss at a time
+with plain SGD, or a fresh Adam as a new run from these weights would (gradients clipped like the trainer's), on one term of the Q(lambda) loss at a time
 (the Q regression, the symbol cross-entropy, or both), on the trainer's own batches at one
 curriculum length, and prints the greedy accuracy of those batches every 5 updates: which term
 moves a solved policy off its path.
@@ -53,14 +53,14 @@ def gap_quantiles(run: str, sizes: list[int], episodes: int) -> None:
                 print(f"  {left:>5} symbols left: Q-hat {float(taken[at].mean()):.3f}, return {float(returns[at].mean()):.3f}")
 
 
-def erode(run: str, length: int, updates: int, lr: float) -> None:
+def erode(run: str, length: int, updates: int, lr: float, adam: bool) -> None:
     checkpoint = load_checkpoint(Path(run), with_training=False)
     config = from_dict({**checkpoint.meta["config"], "rl": {**checkpoint.meta["config"]["rl"], "start_length": length}})
     rl = config.rl
     for term in ("both", "q_regression", "symbols"):
         trainer = TapeTrainer(config, Path(tempfile.mkdtemp()), show_progress=False)
         load_weights_into(trainer.controller, checkpoint)
-        sgd = torch.optim.SGD(trainer.controller.parameters(), lr=lr)
+        optimizer = (torch.optim.Adam if adam else torch.optim.SGD)(trainer.controller.parameters(), lr=lr)
         accuracy = []
         for update in range(updates):
             generator = torch.Generator().manual_seed(update)
@@ -70,10 +70,10 @@ def erode(run: str, length: int, updates: int, lr: float) -> None:
             accuracy.append(float(trajectory.success[:greedy].float().mean()))
             total, _ = q_loss(trajectory, rl.lam, rl.gamma)
             loss = {"both": total, "q_regression": total - symbol_loss(trajectory), "symbols": symbol_loss(trajectory)}[term]
-            sgd.zero_grad()
+            optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainer.controller.parameters(), config.optim.clip or float("inf"))
-            sgd.step()
+            optimizer.step()
         means = [sum(accuracy[i:i + 5]) / len(accuracy[i:i + 5]) for i in range(0, updates, 5)]
         print(f"{term:>12}: greedy accuracy at length {length}, per 5 updates: " + " ".join(f"{m:.2f}" for m in means))
 
@@ -86,10 +86,11 @@ def main() -> None:
     parser.add_argument("--erode", type=int, default=0, help="a curriculum length: train at it instead of measuring gaps")
     parser.add_argument("--updates", type=int, default=25)
     parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--adam", action="store_true", help="Adam instead of plain SGD")
     args = parser.parse_args()
     with one_thread():
         if args.erode:
-            erode(args.run, args.erode, args.updates, args.lr)
+            erode(args.run, args.erode, args.updates, args.lr, args.adam)
         else:
             gap_quantiles(args.run, [int(s) for s in args.sizes.split(",")], args.episodes)
 

@@ -63,6 +63,24 @@ def test_watkins_q_lambda_targets_by_hand():
     assert torch.allclose(watkins_targets(rewards, left, next_max, greedy, ended, 0.0), torch.tensor([[0.9], [0.6], [1.0]]))
 
 
+def solved_episode_return(symbols: int, gamma: float) -> torch.Tensor:
+    """The return of a perfect episode that moves once before each correct write, at every step."""
+    steps = 2 * symbols
+    rewards = torch.tensor([[float(t % 2)] for t in range(steps)])
+    left = torch.tensor([[symbols - t // 2] for t in range(steps)])
+    ended = torch.tensor([[t == steps - 1] for t in range(steps)])
+    return watkins_targets(rewards, left, torch.zeros(steps, 1), torch.ones(steps, 1, dtype=torch.bool), ended, 1.0, gamma)
+
+
+def test_the_dynamic_discount_makes_a_solved_episode_worth_1_at_any_length_only_at_gamma_1():
+    for symbols in (1, 5, 50):
+        assert torch.allclose(solved_episode_return(symbols, 1.0), torch.ones(2 * symbols, 1))
+    # gamma < 1 makes the value depend on the symbols left, which a controller cannot see
+    first = [float(solved_episode_return(symbols, 0.95)[0]) for symbols in (1, 5, 50)]
+    assert first[0] == pytest.approx(0.95) and first[0] > first[1] > first[2]
+    assert first[1] == pytest.approx(float(solved_episode_return(50, 0.95)[2 * 45]))
+
+
 def test_rewards_to_go():
     assert torch.equal(rewards_to_go(torch.tensor([[1.0], [0.0], [1.0], [1.0]])), torch.tensor([[3.0], [2.0], [2.0], [1.0]]))
 

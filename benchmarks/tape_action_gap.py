@@ -8,11 +8,12 @@ are close, a small update flips the choice and the head leaves its path. The fir
 quantiles of that gap over the live steps of greedy episodes, and, by the number of symbols left to
 write, Q-hat of the greedy action beside the return those episodes really got under the run's
 discount (what Q-hat would equal if it fitted its targets: with rl.gamma < 1 it depends on the
-symbols left, which the controller cannot see). The second trains the run's weights
-with plain SGD, or a fresh Adam as a new run from these weights would (gradients clipped like the trainer's), on one term of the Q(lambda) loss at a time
-(the Q regression, the symbol cross-entropy, or both), on the trainer's own batches at one
-curriculum length, and prints the greedy accuracy of those batches every 5 updates: which term
-moves a solved policy off its path.
+symbols left, which the controller cannot see). The second trains the run's weights with plain
+SGD, or with a fresh Adam as a new run from these weights would (gradients clipped like the
+trainer's), on one term of the Q(lambda) loss at a time (the Q regression, the symbol
+cross-entropy, or both), on the trainer's own batches and rollouts at one curriculum length, and
+prints the greedy accuracy of those batches every 5 updates: which term moves a solved policy off
+its path.
 """
 
 from __future__ import annotations
@@ -58,18 +59,19 @@ def erode(run: str, length: int, updates: int, lr: float, adam: bool) -> None:
     config = from_dict({**checkpoint.meta["config"], "rl": {**checkpoint.meta["config"]["rl"], "start_length": length}})
     rl = config.rl
     for term in ("both", "q_regression", "symbols"):
-        trainer = TapeTrainer(config, Path(tempfile.mkdtemp()), show_progress=False)
+        with tempfile.TemporaryDirectory() as scratch:
+            trainer = TapeTrainer(config, Path(scratch), show_progress=False)
         load_weights_into(trainer.controller, checkpoint)
         optimizer = (torch.optim.Adam if adam else torch.optim.SGD)(trainer.controller.parameters(), lr=lr)
         accuracy = []
         for update in range(updates):
             generator = torch.Generator().manual_seed(update)
             batch, greedy = trainer._episodes(generator)
-            epsilon = torch.cat([torch.zeros(greedy), torch.full((len(batch) - greedy,), rl.epsilon)])
-            trajectory = rollout(trainer.controller, batch, "epsilon", epsilon, generator, state_noise=rl.state_noise)
+            trajectory = trainer.explore(batch, greedy, generator)
             accuracy.append(float(trajectory.success[:greedy].float().mean()))
             total, _ = q_loss(trajectory, rl.lam, rl.gamma)
-            loss = {"both": total, "q_regression": total - symbol_loss(trajectory), "symbols": symbol_loss(trajectory)}[term]
+            symbols = symbol_loss(trajectory)
+            loss = {"both": total, "q_regression": total - symbols, "symbols": symbols}[term]
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainer.controller.parameters(), config.optim.clip or float("inf"))

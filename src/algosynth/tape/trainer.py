@@ -31,8 +31,8 @@ from algosynth.tape.curriculum import LengthCurriculum
 from algosynth.tape.evaluate import success_rate
 from algosynth.tape.qlearning import q_loss
 from algosynth.tape.reinforce import reinforce_loss
-from algosynth.tape.rollout import one_thread, replay_scores, rollout
-from algosynth.tape.tasks import TAPE_TASKS
+from algosynth.tape.rollout import Trajectory, one_thread, replay_scores, rollout
+from algosynth.tape.tasks import TAPE_TASKS, Episodes
 from algosynth.train import (TrainingDiverged, TrainingInterrupted, TrainResult, make_optimizer, prepare_run_dir,
                              set_learning_rate, stop_requests)
 
@@ -193,6 +193,14 @@ class TapeTrainer:
             easy = torch.cat([torch.zeros(greedy, dtype=torch.bool), torch.rand(batch - greedy, generator=generator) < rl.easy_share])
         return self.task.generate(lengths, batch, generator, rl.step_slack, easy, rl.easy_max), greedy
 
+    def explore(self, episodes: Episodes, greedy: int, generator: torch.Generator) -> Trajectory:
+        """The Q(lambda) rollout of a batch from ``_episodes``: the first ``greedy`` episodes act
+        greedily (they score the curriculum), the others epsilon-greedily, with the run's state noise."""
+        rl = self.config.rl
+        epsilon = torch.cat([torch.zeros(greedy), torch.full((len(episodes) - greedy,), rl.epsilon)])
+        return rollout(self.controller, episodes, "epsilon", epsilon, generator, state_noise=rl.state_noise,
+                       explore_duration=rl.explore_duration)
+
     def train_update(self) -> dict[str, float]:
         """One update from one batch of episodes; returns its loss terms and greedy accuracy."""
         rl, seed = self.config.rl, self.config.train.seed
@@ -200,9 +208,7 @@ class TapeTrainer:
         episodes, greedy = self._episodes(generator)
         self.controller.train()
         if rl.algorithm == "q_lambda":
-            epsilon = torch.cat([torch.zeros(greedy), torch.full((len(episodes) - greedy,), rl.epsilon)])
-            trajectory = rollout(self.controller, episodes, "epsilon", epsilon, generator, state_noise=rl.state_noise,
-                                 explore_duration=rl.explore_duration)
+            trajectory = self.explore(episodes, greedy, generator)
             penalty = rl.penalty if self.curriculum.accuracy >= rl.penalty_after else 0.0
             target_scores = None if self.target is None else replay_scores(self.target, trajectory)
             loss, parts = q_loss(trajectory, rl.lam, rl.gamma, penalty, target_scores)

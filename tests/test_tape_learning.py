@@ -229,18 +229,23 @@ def test_a_two_pass_run_resumes_exactly_from_any_checkpoint(tmp_path, keep_until
     assert (tmp_path / "whole" / "metrics.jsonl").read_text().count("\n") == (tmp_path / "resumed" / "metrics.jsonl").read_text().count("\n")
 
 
+def fit_recording_rates(config, run_dir) -> list[float]:
+    """Train a run and return the learning rate of every optimiser step it took."""
+    rates: list[float] = []
+    hook = register_optimizer_step_pre_hook(lambda opt, *_: rates.append(opt.param_groups[0]["lr"]))
+    try:
+        TapeTrainer(config, run_dir, show_progress=False).fit()
+    finally:
+        hook.remove()
+    return rates
+
+
 def test_the_learning_rate_schedule_runs_over_each_pass_and_resumes_exactly(tmp_path):
     """optim.schedule reaches the tape optimiser: warm-up over one epoch of 5 updates, then cosine
     to the pass's end, started again by the second pass; a resumed run takes the same steps."""
     rl = {"stop_when_solved": False, "updates_per_epoch": 5, "passes": 2}
     optim = {"schedule": "cosine", "warmup_epochs": 1}
-    config = from_dict(tape_config(train={"epochs": 2}, rl=rl, optim=optim))
-    rates: list[float] = []
-    hook = register_optimizer_step_pre_hook(lambda opt, *_: rates.append(opt.param_groups[0]["lr"]))
-    try:
-        TapeTrainer(config, tmp_path / "whole", show_progress=False).fit()
-    finally:
-        hook.remove()
+    rates = fit_recording_rates(from_dict(tape_config(train={"epochs": 2}, rl=rl, optim=optim)), tmp_path / "whole")
     # 0.01 x (u + 1) / 5 while warming up, then 0.01 x (1 + cos(pi (u/5 - 1))) / 2 for updates u = 5..9 of a pass
     one_pass = [0.002, 0.004, 0.006, 0.008, 0.01, 0.01, 0.00904508, 0.00654508, 0.00345492, 0.00095492]
     assert rates == pytest.approx(one_pass * 2, abs=1e-8)
@@ -254,6 +259,31 @@ def test_the_learning_rate_schedule_runs_over_each_pass_and_resumes_exactly(tmp_
     TapeTrainer(constant, tmp_path / "constant", show_progress=False).fit()
     with pytest.raises(AssertionError):
         _same_weights(tmp_path / "whole", tmp_path / "constant")
+
+
+def test_the_rate_drops_by_solved_lr_scale_once_the_pass_is_solved_and_resumes_exactly(tmp_path):
+    """rl.solved_lr_scale: every update after the one that first masters the final length steps at
+    the scaled rate, to the pass's end; a run resumed from before or after that update does the same."""
+    rl = {"stop_when_solved": False, "solved_lr_scale": 0.5}
+    rates = fit_recording_rates(from_dict(tape_config(train={"epochs": 12}, rl=rl)), tmp_path / "whole")
+    solved_at = load_checkpoint(tmp_path / "whole").meta["solved_at"]
+    assert 0 < solved_at < len(rates) == 240, solved_at
+    assert rates == [0.01] * solved_at + [0.005] * (240 - solved_at)
+    logged = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    assert not logged[solved_at // 20 - 1]["solved"] and logged[-1]["length"] == 5
+    for keep_until in (solved_at - solved_at % 20, solved_at - solved_at % 20 + 20):  # checkpoints before and after it
+        resumed = tmp_path / f"resumed_{keep_until}"
+        shutil.copytree(tmp_path / "whole", resumed)
+        for checkpoint in (resumed / "checkpoints").iterdir():
+            if int(checkpoint.name.split("_")[1]) > keep_until:
+                shutil.rmtree(checkpoint)
+        TapeTrainer.resume(resumed, show_progress=False).fit()
+        _same_weights(tmp_path / "whole", resumed)
+    second_pass = fit_recording_rates(from_dict(tape_config(train={"epochs": 12}, rl={**rl, "passes": 2})), tmp_path / "two")[240:]
+    assert second_pass[0] == 0.01 and second_pass[-1] == 0.005  # the next pass starts at the full rate again
+    TapeTrainer(from_dict(tape_config(train={"epochs": 12}, rl={"stop_when_solved": False})), tmp_path / "unscaled", show_progress=False).fit()
+    with pytest.raises(AssertionError):
+        _same_weights(tmp_path / "whole", tmp_path / "unscaled")
 
 
 @pytest.mark.parametrize("model", [{}, {"name": "lstm", "symbol_head": "input"}])
@@ -319,6 +349,8 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"rl": {"easy_share": 0.0}}, "rl.easy_share is a share"),
     ({"rl": {"easy_until": -1}}, "rl.easy_until is a curriculum length"),
     ({"rl": {"easy_max": 9}}, "rl.easy_max is the largest small digit"),
+    ({"rl": {"solved_lr_scale": 0.0, "stop_when_solved": False}}, "rl.solved_lr_scale multiplies the rate once a pass is solved"),
+    ({"rl": {"solved_lr_scale": 0.1}}, "rl.stop_when_solved ends the pass there"),
 ])
 def test_bad_tape_configs_are_refused(sets, message):
     from algosynth.config import ConfigError

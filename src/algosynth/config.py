@@ -175,6 +175,10 @@ class RLConfig:
     length is at most ``easy_until`` (0: never); the greedy episodes, which move the curriculum on,
     are always the real task; the small digits of an easy instance go up to ``easy_max``. The easy
     addition instances are Zaremba et al.'s extra curriculum.
+    ``solved_lr_scale`` < 1 multiplies the learning rate for the rest of a pass once its curriculum
+    is solved (the final length mastered; with rl.stop_when_solved=false, so the pass goes on): with gamma < 1 the Q(lambda)
+    regression keeps eroding a solved policy whose action gaps are small (benchmarks/tape_action_gap.py),
+    and a smaller step slows that erosion down while selection keeps scoring the weights.
     """
 
     algorithm: str = "q_lambda"
@@ -204,6 +208,7 @@ class RLConfig:
     easy_share: float = 0.5
     easy_until: int = 0
     easy_max: int = 1
+    solved_lr_scale: float = 1.0
 
 
 @dataclass
@@ -465,6 +470,9 @@ def validate_tape(config: Config) -> Config:
     _check(rl.easy_until == 0 or TAPE_TASKS[t.name].easy,
            f"rl.easy_until draws easy episodes, and {t.name} has no easy variant; set rl.easy_until=0 "
            f"or use one of {', '.join('tape_' + name for name in tasks_with_easy_variant())}")
+    _check(0 < rl.solved_lr_scale <= 1, f"rl.solved_lr_scale multiplies the rate once a pass is solved, above 0 and at most 1 (1: off), got {rl.solved_lr_scale}")
+    _check(rl.solved_lr_scale == 1 or not rl.stop_when_solved,
+           "rl.solved_lr_scale sets the rate after a pass is solved, and rl.stop_when_solved ends the pass there; set rl.stop_when_solved=false or rl.solved_lr_scale=1")
     _check(rl.state_noise >= 0, f"rl.state_noise must be non-negative, got {rl.state_noise}")
     _check(rl.state_noise == 0 or m.name != "ff", "rl.state_noise perturbs a recurrent state, and the ff controller has none; use model.name=lstm or gru, or set rl.state_noise=0")
     _check(1 <= rl.start_length <= t.train_size, f"rl.start_length must be in 1..task.train_size ({t.train_size}), got {rl.start_length}")

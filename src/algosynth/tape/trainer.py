@@ -66,6 +66,7 @@ class TapeTrainer:
         self.curriculum = self._new_curriculum()
         self.update = 0
         self.pass_index, self.pass_start = 0, 0  # which curriculum pass, and the update it began at
+        self.solved_at: int | None = None  # the update of the current pass that first solved its curriculum
         self.epochs_logged = 0  # every pass's epochs in turn; a pass may end mid-epoch, once solved
         self.best: tuple[int, float, int] | None = None  # (pass, validation success, epoch) of the best weights so far
         self.best_weights: dict[str, torch.Tensor] = {}
@@ -94,6 +95,7 @@ class TapeTrainer:
         trainer.curriculum.load_state_dict(checkpoint.meta["curriculum"])
         trainer.update = checkpoint.meta["global_step"]
         trainer.pass_index, trainer.pass_start = checkpoint.meta.get("pass", [0, 0])
+        trainer.solved_at = checkpoint.meta.get("solved_at")
         per_epoch = trainer.config.rl.updates_per_epoch  # runs saved before passes existed: one pass
         trainer.epochs_logged = checkpoint.meta.get("epochs_logged", math.ceil(trainer.update / per_epoch))
         trainer.best = tuple(checkpoint.meta["best"]) if checkpoint.meta.get("best") else None
@@ -151,6 +153,7 @@ class TapeTrainer:
         rl.start_length, a fresh optimiser, the target network synced, and the episodes drawn again
         from the start of the seed's stream."""
         self.pass_index, self.pass_start = self.pass_index + 1, self.update
+        self.solved_at = None
         self.curriculum = self._new_curriculum()
         self.optimizer = make_optimizer(self.config, self.controller)
         self._sync_target()
@@ -165,6 +168,7 @@ class TapeTrainer:
             "global_step": self.update,
             "epoch": self.pass_updates / self.config.rl.updates_per_epoch,  # of the current pass: what --epochs extends
             "pass": [self.pass_index, self.pass_start],
+            "solved_at": self.solved_at,
             "epochs_logged": self.epochs_logged,
             "best": list(self.best) if self.best else None,
             "finished": self.finished,
@@ -201,6 +205,13 @@ class TapeTrainer:
         return rollout(self.controller, episodes, "epsilon", epsilon, generator, state_noise=rl.state_noise,
                        explore_duration=rl.explore_duration)
 
+    def _set_learning_rate(self) -> None:
+        """The schedule's rate for this update of the pass, times rl.solved_lr_scale once the pass is solved."""
+        set_learning_rate(self.optimizer, self.config, self.pass_updates, self.config.rl.updates_per_epoch)
+        if self.solved_at is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.config.rl.solved_lr_scale
+
     def train_update(self) -> dict[str, float]:
         """One update from one batch of episodes; returns its loss terms and greedy accuracy."""
         rl, seed = self.config.rl, self.config.train.seed
@@ -220,7 +231,7 @@ class TapeTrainer:
                 outcomes = rollout(self.controller, episodes, "greedy", keep_outputs=False).success[:greedy]
         if not math.isfinite(float(loss.detach())):
             raise TrainingDiverged(f"loss became {float(loss.detach())} at update {self.update}; lower optim.lr or set optim.clip")
-        set_learning_rate(self.optimizer, self.config, self.pass_updates, rl.updates_per_epoch)
+        self._set_learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.optim.clip is not None:
@@ -230,6 +241,11 @@ class TapeTrainer:
             polyak_update(self.target, self.controller, rl.target_tau)
         self.update += 1
         self.curriculum.record(outcomes.tolist())
+        if self.solved_at is None and self.curriculum.solved:
+            self.solved_at = self.pass_updates
+            if self.show_progress and rl.solved_lr_scale < 1:
+                self.console.log(f"length {self.curriculum.length} mastered at update {self.solved_at} of the pass: "
+                                 f"the rate is x{rl.solved_lr_scale} from here to the pass's end (rl.solved_lr_scale)")
         return {**parts, "greedy_acc": float(outcomes.float().mean()), "length": self.curriculum.length}
 
     def _end_epoch(self, parts: list[dict[str, float]], seconds: float) -> dict[str, Any]:

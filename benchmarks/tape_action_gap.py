@@ -58,26 +58,26 @@ def erode(run: str, length: int, updates: int, lr: float, adam: bool) -> None:
     checkpoint = load_checkpoint(Path(run), with_training=False)
     config = from_dict({**checkpoint.meta["config"], "rl": {**checkpoint.meta["config"]["rl"], "start_length": length}})
     rl = config.rl
-    for term in ("both", "q_regression", "symbols"):
-        with tempfile.TemporaryDirectory() as scratch:
-            trainer = TapeTrainer(config, Path(scratch), show_progress=False)
-        load_weights_into(trainer.controller, checkpoint)
-        optimizer = (torch.optim.Adam if adam else torch.optim.SGD)(trainer.controller.parameters(), lr=lr)
-        accuracy = []
-        for update in range(updates):
-            generator = torch.Generator().manual_seed(update)
-            batch, greedy = trainer._episodes(generator)
-            trajectory = trainer.explore(batch, greedy, generator)
-            accuracy.append(float(trajectory.success[:greedy].float().mean()))
-            total, _ = q_loss(trajectory, rl.lam, rl.gamma)
-            symbols = symbol_loss(trajectory)
-            loss = {"both": total, "q_regression": total - symbols, "symbols": symbols}[term]
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainer.controller.parameters(), config.optim.clip or float("inf"))
-            optimizer.step()
-        means = [sum(accuracy[i:i + 5]) / len(accuracy[i:i + 5]) for i in range(0, updates, 5)]
-        print(f"{term:>12}: greedy accuracy at length {length}, per 5 updates: " + " ".join(f"{m:.2f}" for m in means))
+    with tempfile.TemporaryDirectory() as scratch:
+        for term in ("both", "q_regression", "symbols"):
+            trainer = TapeTrainer(config, Path(scratch), show_progress=False)  # never written: no fit
+            load_weights_into(trainer.controller, checkpoint)
+            optimizer = (torch.optim.Adam if adam else torch.optim.SGD)(trainer.controller.parameters(), lr=lr)
+            accuracy = []
+            for update in range(updates):
+                generator = torch.Generator().manual_seed(update)
+                batch, greedy = trainer._episodes(generator)
+                trajectory = trainer.explore(batch, greedy, generator)
+                accuracy.append(float(trajectory.success[:greedy].float().mean()))
+                total, _ = q_loss(trajectory, rl.lam, rl.gamma)
+                symbols = symbol_loss(trajectory)
+                loss = {"both": total, "q_regression": total - symbols, "symbols": symbols}[term]
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainer.controller.parameters(), config.optim.clip or float("inf"))
+                optimizer.step()
+            means = [sum(accuracy[i:i + 5]) / len(accuracy[i:i + 5]) for i in range(0, updates, 5)]
+            print(f"{term:>12}: greedy accuracy at length {length}, per 5 updates: " + " ".join(f"{m:.2f}" for m in means))
 
 
 def main() -> None:

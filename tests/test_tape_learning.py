@@ -143,6 +143,17 @@ def _same_weights(a_run, b_run) -> None:
         assert torch.equal(x, y), name
 
 
+def resume_from_checkpoint(whole, resumed, keep_until: int) -> None:
+    """Copy a finished run, drop its checkpoints after update ``keep_until``, resume it to the end,
+    and check it ends with the very weights the uninterrupted run did."""
+    shutil.copytree(whole, resumed)
+    for checkpoint in (resumed / "checkpoints").iterdir():
+        if int(checkpoint.name.split("_")[1]) > keep_until:
+            shutil.rmtree(checkpoint)
+    TapeTrainer.resume(resumed, show_progress=False).fit()
+    _same_weights(whole, resumed)
+
+
 @pytest.mark.parametrize("extra", [{}, {"target_tau": 0.1}])
 def test_a_finished_run_extended_with_more_epochs_matches_the_longer_run(tmp_path, extra):
     rl = {"updates_per_epoch": 5, "stop_when_solved": False, **extra}
@@ -220,12 +231,7 @@ def test_a_two_pass_run_resumes_exactly_from_any_checkpoint(tmp_path, keep_until
     rl = {"stop_when_solved": False, "updates_per_epoch": 5, "passes": 2, "select_size": 3, "select_n": 40, "select_every": every}
     config = from_dict(tape_config(train={"epochs": 2}, rl=rl))
     TapeTrainer(config, tmp_path / "whole", show_progress=False).fit()
-    shutil.copytree(tmp_path / "whole", tmp_path / "resumed")
-    for checkpoint in (tmp_path / "resumed" / "checkpoints").iterdir():
-        if int(checkpoint.name.split("_")[1]) > keep_until:
-            shutil.rmtree(checkpoint)
-    TapeTrainer.resume(tmp_path / "resumed", show_progress=False).fit()
-    _same_weights(tmp_path / "whole", tmp_path / "resumed")
+    resume_from_checkpoint(tmp_path / "whole", tmp_path / "resumed", keep_until)
     assert (tmp_path / "whole" / "metrics.jsonl").read_text().count("\n") == (tmp_path / "resumed" / "metrics.jsonl").read_text().count("\n")
 
 
@@ -249,12 +255,7 @@ def test_the_learning_rate_schedule_runs_over_each_pass_and_resumes_exactly(tmp_
     # 0.01 x (u + 1) / 5 while warming up, then 0.01 x (1 + cos(pi (u/5 - 1))) / 2 for updates u = 5..9 of a pass
     one_pass = [0.002, 0.004, 0.006, 0.008, 0.01, 0.01, 0.00904508, 0.00654508, 0.00345492, 0.00095492]
     assert rates == pytest.approx(one_pass * 2, abs=1e-8)
-    shutil.copytree(tmp_path / "whole", tmp_path / "resumed")
-    for checkpoint in (tmp_path / "resumed" / "checkpoints").iterdir():
-        if int(checkpoint.name.split("_")[1]) > 13:
-            shutil.rmtree(checkpoint)
-    TapeTrainer.resume(tmp_path / "resumed", show_progress=False).fit()
-    _same_weights(tmp_path / "whole", tmp_path / "resumed")
+    resume_from_checkpoint(tmp_path / "whole", tmp_path / "resumed", 13)
     constant = from_dict(tape_config(train={"epochs": 2}, rl=rl))
     TapeTrainer(constant, tmp_path / "constant", show_progress=False).fit()
     with pytest.raises(AssertionError):
@@ -272,13 +273,7 @@ def test_the_rate_drops_by_solved_lr_scale_once_the_pass_is_solved_and_resumes_e
     logged = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
     assert not logged[solved_at // 20 - 1]["solved"] and logged[-1]["length"] == 5
     for keep_until in (solved_at - solved_at % 20, solved_at - solved_at % 20 + 20):  # checkpoints before and after it
-        resumed = tmp_path / f"resumed_{keep_until}"
-        shutil.copytree(tmp_path / "whole", resumed)
-        for checkpoint in (resumed / "checkpoints").iterdir():
-            if int(checkpoint.name.split("_")[1]) > keep_until:
-                shutil.rmtree(checkpoint)
-        TapeTrainer.resume(resumed, show_progress=False).fit()
-        _same_weights(tmp_path / "whole", resumed)
+        resume_from_checkpoint(tmp_path / "whole", tmp_path / f"resumed_{keep_until}", keep_until)
     second_pass = fit_recording_rates(from_dict(tape_config(train={"epochs": 12}, rl={**rl, "passes": 2})), tmp_path / "two")[240:]
     assert second_pass[0] == 0.01 and second_pass[-1] == 0.005  # the next pass starts at the full rate again
     TapeTrainer(from_dict(tape_config(train={"epochs": 12}, rl={"stop_when_solved": False})), tmp_path / "unscaled", show_progress=False).fit()
@@ -468,10 +463,7 @@ def test_easy_episodes_change_training_and_resume_exactly(tmp_path):
                                      train={"epochs": 2}, rl=rl))
 
     TapeTrainer(config(3), tmp_path / "whole", show_progress=False).fit()
-    shutil.copytree(tmp_path / "whole", tmp_path / "resumed")
-    shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "step_000000010")
-    TapeTrainer.resume(tmp_path / "resumed", show_progress=False).fit()
-    _same_weights(tmp_path / "whole", tmp_path / "resumed")
+    resume_from_checkpoint(tmp_path / "whole", tmp_path / "resumed", 5)  # drops step 10, the last
     TapeTrainer(config(0), tmp_path / "plain", show_progress=False).fit()
     with pytest.raises(AssertionError):
         _same_weights(tmp_path / "whole", tmp_path / "plain")

@@ -2,7 +2,9 @@
 
     python benchmarks/tape_failures.py RUN_DIR 10,100,1000 [episodes]
 
-Success alone cannot tell a carry that is forgotten from a head that wanders off; this can.
+Success alone cannot tell a carry that is forgotten from a head that wanders off; this can. The
+outputs written before each failure tell a per-column hazard (failures spread over the whole
+length) from a failure that does not grow with length (failures bunched in the first columns).
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ def main(run: str, sizes: list[int], n: int = 100, shown: int = 3) -> None:
         wrong = write & trajectory.alive & (trajectory.symbols != trajectory.expected)
         wrong_end = wrong.any(0)
         timeout = ~trajectory.success & ~wrong_end
-        print(f"length {size}: success {trajectory.success.float().mean():.2f}, ended by a wrong symbol "
-              f"{wrong_end.float().mean():.2f}, timed out {timeout.float().mean():.2f}, "
+        print(f"length {size}: success {trajectory.success.float().mean():.3f}, ended by a wrong symbol "
+              f"{int(wrong_end.sum())} of {n}, timed out {int(timeout.sum())}, "
               f"symbols written {(trajectory.written.float() / episodes.n_out).mean():.3f}")
+        failed = trajectory.written[~trajectory.success]
+        if len(failed):
+            print(f"  outputs written before the {len(failed)} failures: {sorted(failed.tolist())}")
         for b in wrong_end.nonzero()[:shown, 0].tolist():
             t = int(wrong[:, b].nonzero()[0, 0])
             row, col = trajectory.positions[t, b].tolist()

@@ -331,6 +331,8 @@ def test_reinforce_trainer_updates_the_policy_and_baseline(tmp_path):
     ({"rl": {"explore_duration": 4, "algorithm": "reinforce"}}, "reinforce samples its policy instead"),
     ({"rl": {"beyond_share": 1.5}}, "rl.beyond_share is a share"),
     ({"rl": {"beyond_factor": 1.0}}, "rl.beyond_factor must exceed 1"),
+    ({"rl": {"short_share": -0.1}}, "rl.short_share is a share"),
+    ({"rl": {"short_max": 0}}, "rl.short_max is the longest short exploring episode"),
     ({"rl": {"target_tau": 1.5}}, "rl.target_tau is the target network's Polyak rate"),
     ({"rl": {"passes": 0}}, "rl.passes is how many times the curriculum runs"),
     ({"rl": {"select_every": 5}}, "rl.select_every validates during a pass at rl.select_size"),
@@ -440,6 +442,32 @@ def test_beyond_share_draws_exploring_episodes_past_the_current_length(tmp_path,
     assert int(exploring.min()) >= 1 and int(exploring.max()) <= 12
     if share:
         assert set(exploring[longer].tolist()) == set(range(4, 13))
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_short_share_draws_exploring_episodes_from_the_first_lengths(tmp_path, share):
+    """At curriculum length 40, uniform draws put 5 of 40 exploring episodes at length 5 or less;
+    rl.short_share 0.5 with rl.short_max 5 adds half of all of them, and none is longer than 40."""
+    config = from_dict(tape_config(task={"train_size": 40}, train={"batch_size": 800}, rl={"start_length": 40, "short_share": share, "short_max": 5}))
+    trainer = TapeTrainer(config, tmp_path, show_progress=False)
+    episodes, greedy = trainer._episodes(torch.Generator().manual_seed(0))
+    exploring = episodes.n_out[greedy:]  # copy writes one symbol per input
+    assert bool((episodes.n_out[:greedy] == 40).all())
+    assert float((exploring <= 5).float().mean()) == pytest.approx(share + (1 - share) * 5 / 40, abs=0.06)
+    assert int(exploring.min()) >= 1 and int(exploring.max()) <= 40
+
+
+def test_short_share_zero_draws_what_runs_before_the_option_drew(tmp_path):
+    """The default draws no extra random numbers, so runs from before the option resume and replay
+    exactly: the exploring lengths are the plain uniform draw, and the generator is left where the
+    trainer before the option (c2a9900) left it (the three numbers it drew next, recorded there)."""
+    config = from_dict(tape_config(task={"train_size": 9}, rl={"start_length": 9}))
+    trainer = TapeTrainer(config, tmp_path, show_progress=False)
+    generator = torch.Generator().manual_seed(1)
+    episodes, greedy = trainer._episodes(generator)
+    uniform = torch.randint(1, 10, (64 - greedy,), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(episodes.n_out[greedy:], uniform)
+    assert torch.rand(3, generator=generator).tolist() == pytest.approx([0.8222842216, 0.9828232527, 0.3881735206])
 
 
 @pytest.mark.parametrize("until, share", [(0, 0.0), (3, 0.5), (2, 0.0)])

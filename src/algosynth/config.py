@@ -158,6 +158,10 @@ class RLConfig:
     ``beyond_share`` of the exploring episodes are drawn longer than the current length, up to
     ``beyond_factor`` times it: a policy that counts out the training lengths instead of reading
     the tape then fails, and learns from it, before its greedy episodes pass the window.
+    ``short_share`` of the exploring episodes are drawn from lengths 1..``short_max`` (at most the
+    current length): as the curriculum lengthens, uniform draws leave the first columns of an
+    episode, where the controller's state has not settled yet, a shrinking share of the training
+    steps, and a policy trained long can lose them (3-row addition, benchmarks/README.md).
     ``target_tau`` > 0 bootstraps the Q(lambda) targets from a target network, a copy of the
     controller that follows it by Polyak averaging (theta' += tau * (theta - theta') after every
     update; Mnih et al. 2015, Lillicrap et al. 2016), so a target no longer moves with each update.
@@ -199,6 +203,8 @@ class RLConfig:
     explore_duration: int = 1
     beyond_share: float = 0.0
     beyond_factor: float = 4.0
+    short_share: float = 0.0
+    short_max: int = 10
     target_tau: float = 0.0
     passes: int = 1
     select_size: int = 0
@@ -453,6 +459,8 @@ def validate_tape(config: Config) -> Config:
            "set rl.algorithm=q_lambda or rl.explore_duration=1")
     _check(0 <= rl.beyond_share <= 1, f"rl.beyond_share is a share of the exploring episodes, between 0 and 1, got {rl.beyond_share}")
     _check(rl.beyond_factor > 1, f"rl.beyond_factor must exceed 1 (episodes longer than the current length), got {rl.beyond_factor}")
+    _check(0 <= rl.short_share <= 1, f"rl.short_share is a share of the exploring episodes, between 0 and 1, got {rl.short_share}")
+    _check(rl.short_max >= 1, f"rl.short_max is the longest short exploring episode, at least 1, got {rl.short_max}")
     _check(rl.passes >= 1, f"rl.passes is how many times the curriculum runs, at least 1, got {rl.passes}")
     _check(rl.select_size >= 0 and rl.select_n >= 1, f"rl.select_size must be 0 (no selection) or a length, and rl.select_n positive, "
                                                      f"got {rl.select_size}, {rl.select_n}")

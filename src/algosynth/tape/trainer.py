@@ -183,7 +183,8 @@ class TapeTrainer:
         """Greedy episodes at the current length (they drive the curriculum) and exploring ones at
         lengths drawn from 1..current, so the controller keeps seeing every length it has learned;
         with rl.beyond_share some exploring ones are longer, up to rl.beyond_factor x current; with
-        rl.easy_until, a share of the exploring ones come from the task's easy variant."""
+        rl.short_share some are drawn last from 1..rl.short_max; with rl.easy_until, a share of the
+        exploring ones come from the task's easy variant."""
         batch, rl, length = self.config.train.batch_size, self.config.rl, self.curriculum.length
         greedy = max(1, round(batch * rl.greedy_share))
         exploring = torch.randint(1, length + 1, (batch - greedy,), generator=generator)
@@ -191,6 +192,9 @@ class TapeTrainer:
             longest = max(length + 1, int(rl.beyond_factor * length))
             beyond = torch.rand(batch - greedy, generator=generator) < rl.beyond_share
             exploring = torch.where(beyond, torch.randint(length + 1, longest + 1, (batch - greedy,), generator=generator), exploring)
+        if rl.short_share > 0:
+            short = torch.rand(batch - greedy, generator=generator) < rl.short_share
+            exploring = torch.where(short, torch.randint(1, min(length, rl.short_max) + 1, (batch - greedy,), generator=generator), exploring)
         lengths = torch.cat([torch.full((greedy,), length), exploring])
         easy = None
         if length <= rl.easy_until:

@@ -50,6 +50,15 @@ def is_tape_run_dir(run_dir: Path) -> bool:
     return isinstance(data, dict) and (data.get("task") or {}).get("name") in TAPE_TASKS
 
 
+def redraw_share(lengths: torch.Tensor, share: float, low: int, high: int, generator: torch.Generator) -> torch.Tensor:
+    """``lengths`` with a ``share`` of them (a coin each) drawn again from ``low..high``; a share of 0
+    draws no random numbers, so runs made before an option that uses this replay exactly."""
+    if share <= 0:
+        return lengths
+    chosen = torch.rand(len(lengths), generator=generator) < share
+    return torch.where(chosen, torch.randint(low, high + 1, (len(lengths),), generator=generator), lengths)
+
+
 class TapeTrainer:
     """Trains one controller on one tape task into a run directory; ``resume`` continues a run exactly."""
 
@@ -188,13 +197,8 @@ class TapeTrainer:
         batch, rl, length = self.config.train.batch_size, self.config.rl, self.curriculum.length
         greedy = max(1, round(batch * rl.greedy_share))
         exploring = torch.randint(1, length + 1, (batch - greedy,), generator=generator)
-        if rl.beyond_share > 0:
-            longest = max(length + 1, int(rl.beyond_factor * length))
-            beyond = torch.rand(batch - greedy, generator=generator) < rl.beyond_share
-            exploring = torch.where(beyond, torch.randint(length + 1, longest + 1, (batch - greedy,), generator=generator), exploring)
-        if rl.short_share > 0:
-            short = torch.rand(batch - greedy, generator=generator) < rl.short_share
-            exploring = torch.where(short, torch.randint(1, min(length, rl.short_max) + 1, (batch - greedy,), generator=generator), exploring)
+        exploring = redraw_share(exploring, rl.beyond_share, length + 1, max(length + 1, int(rl.beyond_factor * length)), generator)
+        exploring = redraw_share(exploring, rl.short_share, 1, min(length, rl.short_max), generator)
         lengths = torch.cat([torch.full((greedy,), length), exploring])
         easy = None
         if length <= rl.easy_until:

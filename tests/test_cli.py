@@ -86,7 +86,7 @@ def test_data_show():
         (["train", "ngpu_badd_cpu", "--set", "model.saturation=0.01"], ["model.saturation needs model.gates: hard"]),
         (["train", "ngpu_badd_cpu", "--set", "model.dropout_on=gates"], ["model.dropout_on must be state or candidate"]),
         (["train", "ngpu_badd_cpu", "--set", "train.ema=1"], ["train.ema is the weight average's decay per step, in [0, 1)"]),
-        (["train", "tape_copy_ff", "--set", "train.ema=0.99"], ["train.ema averages the weights of supervised runs", "rl.target_tau"]),
+        (["train", "tape_copy_ff", "--set", "train.ema=-0.1"], ["train.ema is the weight average's decay per step, in [0, 1)", "got -0.1"]),
         (["train", "prefix_sums_cpu", "--set", "eval.steps_per_symbol=2"], ["eval.steps_per_symbol must be null, or at least 1 for a neural_gpu", "for dt_net"]),
         (["train", "ngpu_badd_cpu", "--set", "eval.steps_per_symbol=0.5"], ["eval.steps_per_symbol must be null, or at least 1", "got 0.5"]),
         (["train", "tape_copy_ff", "--set", "eval.steps_per_symbol=2"], ["a tape run acts until its episode ends"]),

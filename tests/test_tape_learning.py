@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from algosynth.checkpoints import CheckpointError, load_checkpoint
+from algosynth.checkpoints import CheckpointError, load_checkpoint, unprefixed_state
 from algosynth.config import from_dict, load_config
 from algosynth.tape.controllers import Controller
 from algosynth.tape.curriculum import LengthCurriculum
@@ -19,6 +19,7 @@ from algosynth.tape.reinforce import rewards_to_go
 from algosynth.tape.rollout import exploration_runs, perturb, replay_scores, rollout
 from algosynth.tape.tasks import get_tape_task
 from algosynth.tape.trainer import TapeTrainer
+from algosynth.train import LIVE
 
 T, F = True, False
 
@@ -196,11 +197,13 @@ def test_selection_keeps_the_pass_that_scores_best_on_validation_episodes(tmp_pa
     assert load_checkpoint(tmp_path / "chosen").meta["best"][:2] == [chosen, max(scores)]
 
 
-def test_selection_every_few_epochs_keeps_the_best_checkpoint_of_the_pass(tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.8])
+def test_selection_every_few_epochs_keeps_the_best_checkpoint_of_the_pass(tmp_path, ema):
     """With rl.select_every the run ends with the epoch-end weights that scored best on validation:
-    those of the same run's checkpoint at that epoch, as validation draws nothing from training."""
+    those of the same run's checkpoint at that epoch, as validation draws nothing from training;
+    with train.ema, the weight average's, which is what checkpoints hold."""
     rl = {"stop_when_solved": False, "updates_per_epoch": 4}
-    train = {"epochs": 16, "checkpoint_every": 1}
+    train = {"epochs": 16, "checkpoint_every": 1, "ema": ema}
     select = {"select_size": 3, "select_n": 40, "select_seed": 99, "select_every": 1}
     TapeTrainer(from_dict(tape_config(train=train, rl={**rl, **select})), tmp_path / "chosen", show_progress=False).fit()
     TapeTrainer(from_dict(tape_config(train=train, rl=rl)), tmp_path / "plain", show_progress=False).fit()
@@ -507,11 +510,12 @@ def test_replaying_a_trajectory_gives_the_scores_the_rollout_saw(kind):
     assert torch.allclose(replay_scores(controller, trajectory)[alive], trajectory.scores.detach()[alive], atol=1e-6)
 
 
-def assert_followed_by_polyak(trainer: TapeTrainer, start: dict, tau: float) -> None:
-    """After one update from ``start``, the target network is start + tau * (controller - start)."""
-    now, target = trainer.controller.state_dict(), trainer.target.state_dict()
+def assert_followed_by_polyak(trainer: TapeTrainer, follower: torch.nn.Module, start: dict, tau: float) -> None:
+    """After one update from ``start``, the follower (target network or weight average) is
+    start + tau * (controller - start)."""
+    now, followed = trainer.controller.state_dict(), follower.state_dict()
     for key in start:
-        assert torch.allclose(target[key], start[key] + tau * (now[key] - start[key]), atol=1e-7), key
+        assert torch.allclose(followed[key], start[key] + tau * (now[key] - start[key]), atol=1e-7), key
 
 
 def test_target_network_follows_the_controller_by_polyak_averaging_and_sets_the_targets(tmp_path):
@@ -519,7 +523,7 @@ def test_target_network_follows_the_controller_by_polyak_averaging_and_sets_the_
     trainer = TapeTrainer(config, tmp_path, show_progress=False)
     before = {k: v.clone() for k, v in trainer.controller.state_dict().items()}
     trainer.train_update()
-    assert_followed_by_polyak(trainer, before, 0.25)
+    assert_followed_by_polyak(trainer, trainer.target, before, 0.25)
     # the targets bootstrap from the target network's scores, not the controller's
     trajectory = rollout(trainer.controller, get_tape_task("copy").generate(4, 8, 0), "epsilon", 0.3, torch.Generator().manual_seed(2))
     own, _ = q_loss(trajectory, lam=0.5, gamma=0.95)
@@ -529,14 +533,43 @@ def test_target_network_follows_the_controller_by_polyak_averaging_and_sets_the_
     assert not torch.isclose(own, lifted)
 
 
-def test_a_target_network_starts_from_the_weights_a_run_is_initialised_from(tmp_path):
+@pytest.mark.parametrize("follower, train, rl", [("target", {}, {"target_tau": 0.5}), ("average", {"ema": 0.5}, {})])
+def test_a_target_network_and_a_weight_average_start_from_the_weights_a_run_is_initialised_from(tmp_path, follower, train, rl):
     TapeTrainer(from_dict(tape_config(train={"epochs": 1}, rl={"updates_per_epoch": 2})), tmp_path / "source", show_progress=False).fit()
     source, _, _ = load_controller(tmp_path / "source")
-    config = from_dict(tape_config(train={"epochs": 1, "init_from": str(tmp_path / "source")},
-                                   rl={"updates_per_epoch": 1, "target_tau": 0.5, "stop_when_solved": False}))
+    config = from_dict(tape_config(train={"epochs": 1, "init_from": str(tmp_path / "source"), **train},
+                                   rl={"updates_per_epoch": 1, "stop_when_solved": False, **rl}))
     trainer = TapeTrainer(config, tmp_path / "run", show_progress=False)
-    trainer.fit()  # one update: target = source + 0.5 * (controller - source) if it started at the source
-    assert_followed_by_polyak(trainer, source.state_dict(), 0.5)
+    trainer.fit()  # one update: follower = source + 0.5 * (controller - source) if it started at the source
+    assert_followed_by_polyak(trainer, getattr(trainer, follower), source.state_dict(), 0.5)
+
+
+def test_the_weight_average_leaves_training_alone_and_is_what_a_tape_checkpoint_holds(tmp_path):
+    """train.ema must not change a single live update (the live weights travel with the training
+    state), and checkpoints, eval and selection get the average, here followed update by update."""
+    rl = {"updates_per_epoch": 3, "stop_when_solved": False}
+    TapeTrainer(from_dict(tape_config(train={"epochs": 2}, rl=rl)), tmp_path / "plain", show_progress=False).fit()
+    trainer = TapeTrainer(from_dict(tape_config(train={"epochs": 2, "ema": 0.75}, rl=rl)), tmp_path / "averaged", show_progress=False)
+    before = {k: v.clone() for k, v in trainer.controller.state_dict().items()}
+    trainer.train_update()
+    assert_followed_by_polyak(trainer, trainer.average, before, 0.25)
+    TapeTrainer(from_dict(tape_config(train={"epochs": 2, "ema": 0.75}, rl=rl)), tmp_path / "averaged", show_progress=False).fit()
+    averaged, plain = load_checkpoint(tmp_path / "averaged"), load_checkpoint(tmp_path / "plain")
+    live = unprefixed_state(averaged.training, LIVE)
+    assert all(torch.equal(plain.weights[k], v) for k, v in live.items())
+    assert not all(torch.equal(averaged.weights[k], v) for k, v in live.items())
+    assert not any(k.startswith(LIVE) for k in plain.training)
+
+
+@pytest.mark.parametrize("keep_until", [3, 6, 9])  # inside pass 1, at the boundary, inside pass 2
+def test_a_run_with_a_weight_average_resumes_exactly(tmp_path, keep_until):
+    """Resuming restores the average and the live weights both; a new pass restarts the average."""
+    config = from_dict(tape_config(train={"epochs": 2, "ema": 0.8}, rl={"stop_when_solved": False, "updates_per_epoch": 3, "passes": 2}))
+    TapeTrainer(config, tmp_path / "whole", show_progress=False).fit()
+    resume_from_checkpoint(tmp_path / "whole", tmp_path / "resumed", keep_until)
+    whole, resumed = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "resumed")
+    assert whole.training.keys() == resumed.training.keys() and any(k.startswith(LIVE) for k in whole.training)
+    assert all(torch.equal(v, resumed.training[k]) for k, v in whole.training.items())
 
 
 def test_repeat_copy_preset_sweeps_back_to_the_bar_at_four_times_its_training_length(tmp_path):

@@ -108,7 +108,9 @@ class TrainConfig:
     """Decay of an exponential moving average of the weights, updated after every step (0: off).
     With it, validation scores the average and checkpoints hold it as the model's weights (what
     eval, export, solve and probes load); the live weights travel with the training state, so
-    training itself and resuming are unchanged. 0.999 averages about the last thousand steps."""
+    training itself and resuming are unchanged. 0.999 averages about the last thousand steps.
+    A tape run averages its controller the same way: the live weights act and learn, the average
+    is what rl.select_size scores and keeps (it is not the Q(lambda) target network, rl.target_tau)."""
 
 
 @dataclass
@@ -310,6 +312,11 @@ def check_clip_and_betas(o: OptimConfig) -> None:
     _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), f"optim.betas must be two numbers in [0, 1), e.g. [0.9, 0.99], got {o.betas}")
 
 
+def check_ema(tr: TrainConfig) -> None:
+    """Supervised and tape runs alike average their weights with train.ema."""
+    _check(0 <= tr.ema < 1, f"train.ema is the weight average's decay per step, in [0, 1) (0: off, 0.999: about the last 1000 steps), got {tr.ema}")
+
+
 def validate(config: Config) -> Config:
     """Reject values that would fail later, or silently do the wrong thing, with the key named."""
     from algosynth.models.neural_gpu import DROPOUT_SITES, GATES
@@ -358,7 +365,7 @@ def validate(config: Config) -> Config:
     _check(tr.checkpoint_every >= 1, f"train.checkpoint_every must be at least 1, got {tr.checkpoint_every}")
     _check(tr.keep_checkpoints >= 1, f"train.keep_checkpoints must be at least 1, got {tr.keep_checkpoints}")
     _check(tr.device in ("auto", "cpu", "cuda") or tr.device.startswith("cuda:"), f"train.device must be auto, cpu or cuda, got {tr.device!r}")
-    _check(0 <= tr.ema < 1, f"train.ema is the weight average's decay per step, in [0, 1) (0: off, 0.999: about the last 1000 steps), got {tr.ema}")
+    check_ema(tr)
     _check(tr.amp in ("off", "bf16", "fp16"), f"train.amp must be off, bf16 or fp16, got {tr.amp!r}")
     _check(len(ev.sizes) >= 1 and all(s >= 1 for s in ev.sizes), f"eval.sizes must be positive sizes, got {ev.sizes}")
     for key in ("iters", "n", "batch_size"):
@@ -445,7 +452,7 @@ def validate_tape(config: Config) -> Config:
     for key in ("epochs", "batch_size", "checkpoint_every", "keep_checkpoints"):
         _check(getattr(tr, key) >= 1, f"train.{key} must be at least 1, got {getattr(tr, key)}")
     _check(ev.steps_per_symbol is None, "eval.steps_per_symbol sets a Neural GPU's thinking steps; a tape run acts until its episode ends: set it to null")
-    _check(tr.ema == 0, "train.ema averages the weights of supervised runs; a tape run's average is its Q(lambda) target network, rl.target_tau; set train.ema=0")
+    check_ema(tr)
     _check(tr.device in ("auto", "cpu"), f"train.device must be auto or cpu for tape runs (the controllers are tiny), got {tr.device!r}")
     _check(len(ev.sizes) >= 1 and min(ev.sizes) >= 1 and ev.n >= 1 and ev.batch_size >= 1,
            f"eval.sizes, eval.n and eval.batch_size must be positive, got {ev.sizes}, {ev.n}, {ev.batch_size}")

@@ -33,7 +33,7 @@ from algosynth.tape.qlearning import q_loss
 from algosynth.tape.reinforce import reinforce_loss
 from algosynth.tape.rollout import Trajectory, one_thread, replay_scores, rollout
 from algosynth.tape.tasks import TAPE_TASKS, Episodes
-from algosynth.train import (TrainingDiverged, TrainingInterrupted, TrainResult, make_optimizer, prepare_run_dir,
+from algosynth.train import (LIVE, TrainingDiverged, TrainingInterrupted, TrainResult, make_optimizer, prepare_run_dir,
                              set_learning_rate, stop_requests)
 
 
@@ -72,6 +72,7 @@ class TapeTrainer:
         self.optimizer = make_optimizer(config, self.controller)
         rl = config.rl
         self.target = averaged_copy(self.controller) if rl.target_tau > 0 else None
+        self.average = averaged_copy(self.controller) if config.train.ema > 0 else None
         self.curriculum = self._new_curriculum()
         self.update = 0
         self.pass_index, self.pass_start = 0, 0  # which curriculum pass, and the update it began at
@@ -97,7 +98,9 @@ class TapeTrainer:
             raise CheckpointError(f"run {run_dir} finished its curriculum passes and holds the weights it kept (rl.passes, rl.select_size), "
                                   f"so --epochs cannot extend it; train on from them with a new run: --set train.init_from={run_dir}")
         trainer = cls(config, run_dir, **kwargs)
-        load_weights_into(trainer.controller, checkpoint)
+        load_weights_into(trainer.saved_controller, checkpoint)
+        if trainer.average is not None:
+            trainer.controller.load_state_dict(unprefixed_state(checkpoint.training, LIVE))
         trainer.optimizer.load_state_dict(optimizer_state_from_json(checkpoint.meta["optimizer"], checkpoint.training))
         if trainer.target is not None:
             trainer.target.load_state_dict(unprefixed_state(checkpoint.training, TARGET))
@@ -110,6 +113,13 @@ class TapeTrainer:
         trainer.best = tuple(checkpoint.meta["best"]) if checkpoint.meta.get("best") else None
         trainer.best_weights = unprefixed_state(checkpoint.training, BEST)
         return trainer
+
+    @property
+    def saved_controller(self) -> torch.nn.Module:
+        """What validation scores and checkpoints hold as the weights: with train.ema, the average of
+        the live weights, whose greedy path does not swing with every update's small reordering of
+        near-tied actions; the live weights still act in training."""
+        return self.controller if self.average is None else self.average
 
     @property
     def pass_updates(self) -> int:
@@ -128,21 +138,23 @@ class TapeTrainer:
         Weights from inside a pass must score above 0, so a run that never succeeds at that length
         ends with a pass's final weights, not with its first, barely trained ones."""
         rl, ev = self.config.rl, self.config.eval
-        self.controller.eval()
-        score = success_rate(self.controller, self.task, rl.select_size, rl.select_n, ev.batch_size, rl.select_seed, rl.step_slack).success_rate
+        scored = self.saved_controller.eval()
+        score = success_rate(scored, self.task, rl.select_size, rl.select_n, ev.batch_size, rl.select_seed, rl.step_slack).success_rate
         to_beat = self.best[1] if self.best else (-1.0 if pass_end else 0.0)
         if score > to_beat:
             self.best = (self.pass_index + 1, score, self.epochs_logged)
-            self.best_weights = {k: v.detach().clone() for k, v in self.controller.state_dict().items()}
+            self.best_weights = {k: v.detach().clone() for k, v in scored.state_dict().items()}
         if self.show_progress:
             kept = f"epoch {self.best[2]} of pass {self.best[0]}" if self.best else "none (none scored above 0)"
             self.console.log(f"pass {self.pass_index + 1}, epoch {self.epochs_logged}: {100 * score:.1f}% of {rl.select_n} validation "
                              f"episodes at length {rl.select_size}; best so far: {kept}")
 
-    def _sync_target(self) -> None:
-        """Restart the target network from the controller's weights, as a run from ``init_from`` does."""
-        if self.target is not None:
-            self.target.load_state_dict(self.controller.state_dict())
+    def _sync_followers(self) -> None:
+        """Restart the target network and the weight average from the controller's weights, as a run
+        from ``init_from`` does."""
+        for follower in (self.target, self.average):
+            if follower is not None:
+                follower.load_state_dict(self.controller.state_dict())
 
     def _end_pass(self) -> bool:
         """Validate the pass that ended (with rl.select_size), then start the next one; True when
@@ -155,6 +167,7 @@ class TapeTrainer:
             return False
         if rl.select_size:
             self.controller.load_state_dict(self.best_weights)
+            self._sync_followers()
         return True
 
     def _start_next_pass(self) -> None:
@@ -165,12 +178,14 @@ class TapeTrainer:
         self.solved_at = None
         self.curriculum = self._new_curriculum()
         self.optimizer = make_optimizer(self.config, self.controller)
-        self._sync_target()
+        self._sync_followers()
 
     def save(self, metrics: dict[str, Any]) -> Path:
         training: dict[str, torch.Tensor] = {}
         if self.target is not None:
             training.update(prefixed_state(self.target, TARGET))
+        if self.average is not None:
+            training.update(prefixed_state(self.controller, LIVE))
         training.update({BEST + k: v for k, v in self.best_weights.items()})
         meta = {
             "config": self.config.to_dict(),
@@ -185,7 +200,7 @@ class TapeTrainer:
             "curriculum": self.curriculum.state_dict(),
             "metrics": metrics,
         }
-        return save_checkpoint(self.run_dir / "checkpoints", self.update, self.controller.state_dict(), meta,
+        return save_checkpoint(self.run_dir / "checkpoints", self.update, self.saved_controller.state_dict(), meta,
                                training, keep=self.config.train.keep_checkpoints)  # empty just after a pass reset the optimiser
 
     def _episodes(self, generator: torch.Generator):
@@ -247,6 +262,8 @@ class TapeTrainer:
         self.optimizer.step()
         if self.target is not None:
             polyak_update(self.target, self.controller, rl.target_tau)
+        if self.average is not None:
+            polyak_update(self.average, self.controller, 1 - self.config.train.ema)
         self.update += 1
         self.curriculum.record(outcomes.tolist())
         if self.solved_at is None and self.curriculum.solved:
@@ -278,7 +295,7 @@ class TapeTrainer:
         cfg, started, metrics = self.config, time.time(), {}
         if self.update == 0 and cfg.train.init_from:
             load_initial_weights(self.controller, cfg.train.init_from)
-            self._sync_target()
+            self._sync_followers()
         per_epoch = cfg.rl.updates_per_epoch
         prepare_run_dir(self.run_dir, cfg, self.epochs_logged)
         with stop_requests() as stop, one_thread():

@@ -104,6 +104,12 @@ def test_eval_rejects_bad_sizes(trained_run):
     assert_clean_failure(algosynth("eval", trained_run, "--sizes", "8,x"), "--sizes must be comma-separated integers")
 
 
+def test_kept_weights_are_refused_for_a_run_that_is_not_a_tape_run(trained_run, tmp_path):
+    assert_clean_failure(algosynth("eval", trained_run, "--kept", "--out", tmp_path / "eval"),
+                         "--kept applies to tape runs that validate", "holds a dt_net model", "drop --kept")
+    assert not (tmp_path / "eval").exists()
+
+
 def test_steps_per_symbol_is_refused_for_a_model_told_how_long_to_think(trained_run):
     assert_clean_failure(algosynth("eval", trained_run, "--steps-per-symbol", "3"),
                          "--steps-per-symbol applies to the Neural GPU", "model is 'dt_net'", "use --iters")

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from algosynth.checkpoints import load_checkpoint
 from algosynth.tape.evaluate import evaluate_tape
 
 TINY = ["--set", "task.train_size=4", "--set", "train.epochs=1", "--set", "rl.updates_per_epoch=3", "--set", "model.width=8"]
@@ -98,5 +99,32 @@ def test_checkpoint_of_another_task_is_refused(reverse_run):
 ])
 def test_eval_of_a_tape_run_refuses_options_that_do_not_apply(reverse_run, tmp_path, args, fragments):
     result = algosynth("eval", reverse_run, "--sizes", "5", "--n", "3", *args, "--out", tmp_path / "eval")
+    assert_clean_failure(result, *fragments)
+    assert not (tmp_path / "eval").exists()
+
+
+def test_eval_kept_scores_the_weights_validation_kept_and_says_which(tmp_path):
+    """A finished selecting run ends holding its kept weights, so ``--kept`` must score exactly what
+    the plain eval scores, and say in eval.json which epoch and pass they come from."""
+    run = tmp_path / "selecting"
+    sets = [arg for key in ("rl.select_size=6", "rl.select_every=1", "rl.select_n=5") for arg in ("--set", key)]
+    assert algosynth("train", "tape_reverse_ff", "--out", run, *TINY, *sets).returncode == 0
+    reports = {}
+    for name, flags in (("plain", []), ("kept", ["--kept"])):
+        result = algosynth("eval", run, "--sizes", "5,12", "--n", "20", *flags, "--out", tmp_path / name)
+        assert result.returncode == 0, result.stderr
+        reports[name] = json.loads((tmp_path / name / "eval.json").read_text())
+    assert reports["plain"]["weights"] == "checkpoint" and reports["kept"]["weights"] == "kept"
+    assert reports["kept"]["sizes"] == reports["plain"]["sizes"]
+    best = load_checkpoint(run).meta["best"]
+    assert reports["kept"]["kept"] == {"pass": best[0], "epoch": best[2], "validation": best[1]} and best[:1] == [1]
+
+
+@pytest.mark.parametrize("run, fragments", [
+    ("reverse", ["was trained without validation (rl.select_size is 0)", "drop --kept"]),
+    ("tape_copy", ["is an exported model without training state", "drop --kept"]),
+])
+def test_eval_kept_refuses_a_run_that_keeps_no_weights(reverse_run, tmp_path, run, fragments):
+    result = algosynth("eval", reverse_run if run == "reverse" else run, "--sizes", "5", "--n", "3", "--kept", "--out", tmp_path / "eval")
     assert_clean_failure(result, *fragments)
     assert not (tmp_path / "eval").exists()

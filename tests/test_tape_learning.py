@@ -213,8 +213,27 @@ def test_selection_every_few_epochs_keeps_the_best_checkpoint_of_the_pass(tmp_pa
         scores.append(success_rate(controller, task, 3, 40, config.eval.batch_size, 99, config.rl.step_slack).success_rate)
     best = scores.index(max(scores))  # the earliest of equal scores, and above 0 (checked below)
     assert best < len(scores) - 1 and max(scores) > 0, scores  # a checkpoint inside the pass beat its end: a real choice
-    _same_weights(tmp_path / "chosen", sorted((tmp_path / "plain" / "checkpoints").iterdir())[best])
+    plain = sorted((tmp_path / "plain" / "checkpoints").iterdir())
+    _same_weights(tmp_path / "chosen", plain[best])
     assert load_checkpoint(tmp_path / "chosen").meta["best"] == [1, max(scores), best + 1]
+    assert_kept_weights_follow_the_best_score_so_far(sorted((tmp_path / "chosen" / "checkpoints").iterdir()), plain, scores)
+
+
+def assert_kept_weights_follow_the_best_score_so_far(chosen: list, plain: list, scores: list[float]) -> None:
+    """What ``load_controller(..., kept=True)`` (``eval --kept``) reads from a run stopped after
+    epoch e: the plain run's weights at the epoch with the best score up to e, none before a score
+    above 0; and without ``kept``, the weights of epoch e itself."""
+    assert len(chosen) == len(plain) == len(scores)
+    for epoch, checkpoint in enumerate(chosen[:-1], start=1):  # the last one ends the pass, holding the kept weights
+        _same_weights(checkpoint, plain[epoch - 1])
+        so_far = scores[:epoch]
+        if max(so_far) == 0:
+            with pytest.raises(CheckpointError, match="has kept no weights yet"):
+                load_controller(checkpoint, kept=True)
+            continue
+        kept, expected = load_controller(checkpoint, kept=True)[0], load_controller(plain[so_far.index(max(so_far))])[0]
+        for (name, x), y in zip(kept.state_dict().items(), expected.state_dict().values()):
+            assert torch.equal(x, y), (epoch, name)
 
 
 def test_checkpoints_inside_a_pass_that_never_succeed_are_not_kept(tmp_path):

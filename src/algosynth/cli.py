@@ -192,6 +192,7 @@ def eval_(
     out: Path = typer.Option(None, help="Where to write eval.json and plots/ (default: the run directory)."),
     suites: str = typer.Option(None, help="Comma-separated hard suites to evaluate at every size too, or all (default: the run's eval.suites)."),
     steps_per_symbol: float = typer.Option(None, "--steps-per-symbol", help="Neural GPU only: think K steps per input symbol (e.g. 1.5, 2) instead of the trained count, to see whether accuracy holds past it (default: the run's eval.steps_per_symbol, else the trained count)."),
+    kept: bool = typer.Option(False, "--kept", help="Tape runs that validate (rl.select_size): score the weights validation has kept so far instead of the checkpoint's, e.g. of a run stopped before its end."),
 ) -> None:
     """Accuracy at every test iteration and size (and on hard suites); writes eval.json and plots/eval.png."""
     from algosynth.checkpoints import load_checkpoint
@@ -209,8 +210,11 @@ def eval_(
         if given:
             raise AlgosynthError(f"{', '.join(given)} do not apply to a tape run (it acts step by step until the episode ends); "
                                  "use --sizes, --n, --batch-size, --seed and --out")
-        _eval_tape(run, size_list, n, batch_size, seed, out)
+        _eval_tape(run, size_list, n, batch_size, seed, out, kept)
         return
+    if kept:
+        raise AlgosynthError(f"--kept applies to tape runs that validate (rl.select_size); {run} holds a {config.model.name} model, "
+                             "whose checkpoint holds one set of weights: drop --kept")
     eval_json, plot, table = run_eval(
         run, size_list, _given_or(iters, defaults.iters), n, batch_size, seed,
         _given_or(halt, defaults.halt), precision or "fp32", data, out,
@@ -225,23 +229,26 @@ def _given_or(value, default):
     return default if value is None else value
 
 
-def _eval_tape(run: Path, sizes: list[int], n: int, batch_size: int, seed: int, out: Path | None) -> None:
+def _eval_tape(run: Path, sizes: list[int], n: int, batch_size: int, seed: int, out: Path | None, kept: bool) -> None:
     """Success rate (whole sequences written correctly) of a tape controller at each size; writes eval.json."""
     from algosynth.tape.evaluate import evaluate_tape
 
     if n < 1 or batch_size < 1:
         raise AlgosynthError("--n and --batch-size must be positive integers")
-    table = Table(title=f"success rate of greedy episodes ({n} per size, seed {seed})")
+    table = Table(title=f"success rate of greedy episodes ({n} per size, seed {seed}{'; kept weights' if kept else ''})")
     for column in ("size", "n", "success rate", "symbols written"):
         table.add_column(column, justify="right")
     add_row = lambda r: table.add_row(str(r.size), str(r.n), f"{100 * r.success_rate:.1f}%", f"{100 * r.symbols_written:.1f}%")  # noqa: E731
     progress, show = _eval_progress("episodes")
     with progress:
-        result = evaluate_tape(run, sizes, n, batch_size, seed, on_size=add_row, on_progress=show)
+        result = evaluate_tape(run, sizes, n, batch_size, seed, on_size=add_row, on_progress=show, kept=kept)
     out_dir = _output_dir(run, "eval", out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eval.json").write_text(json.dumps(result))
     console.print(table)
+    if kept:
+        where = result["kept"]
+        console.print(f"kept weights: epoch {where['epoch']} of pass {where['pass']}, {100 * where['validation']:.1f}% on validation")
     console.print(f"wrote {out_dir / 'eval.json'}")
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
-from algosynth.checkpoints import CheckpointError, load_checkpoint, load_weights_into
+from algosynth.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights_into, unprefixed_state
 from algosynth.config import Config, from_dict
 from algosynth.tape.controllers import Controller, build_controller
 from algosynth.tape.rollout import one_thread, rollout
 from algosynth.tape.tasks import TAPE_TASKS, TapeTask, get_tape_task
+
+KEPT = "best_pass."  # prefix, in a checkpoint's training state, of the weights validation (rl.select_size) has kept so far
 
 
 def is_tape_run(path: Path) -> bool:
@@ -20,9 +22,12 @@ def is_tape_run(path: Path) -> bool:
     return load_checkpoint(path, with_training=False).meta["config"]["task"]["name"] in TAPE_TASKS
 
 
-def load_controller(path: Path, task: str | None = None) -> tuple[Controller, Config, TapeTask]:
-    """The controller of a tape run; with ``task``, refuse a checkpoint trained on another task."""
-    checkpoint = load_checkpoint(path, with_training=False)
+def load_controller(path: Path, task: str | None = None, kept: bool = False) -> tuple[Controller, Config, TapeTask]:
+    """The controller of a tape run; with ``task``, refuse a checkpoint trained on another task.
+
+    With ``kept``, the weights validation has kept so far instead of the checkpoint's: a run stopped
+    before its end holds its best-scoring weights only there, and they are the ones it would end with."""
+    checkpoint = load_checkpoint(path, with_training=kept)
     config = from_dict(checkpoint.meta["config"])
     trained = config.task.name
     if trained not in TAPE_TASKS:
@@ -31,8 +36,27 @@ def load_controller(path: Path, task: str | None = None) -> tuple[Controller, Co
         raise CheckpointError(f"{path} was trained on {trained} with a {config.model.name} controller, not on tape_{get_tape_task(task).name}; "
                               f"give a checkpoint of that task (algosynth train tape_{get_tape_task(task).name}_ff)")
     controller = build_controller(config.model, TAPE_TASKS[trained])
-    load_weights_into(controller, checkpoint)
+    load_weights_into(controller, _with_kept_weights(path, checkpoint, config) if kept else checkpoint)
     return controller.eval(), config, TAPE_TASKS[trained]
+
+
+def _with_kept_weights(path: Path, checkpoint: Checkpoint, config: Config) -> Checkpoint:
+    """The checkpoint with its kept weights in place of its own, or one line on why it has none."""
+    if checkpoint.training is None:
+        raise CheckpointError(f"{path} is an exported model without training state, so it holds no kept weights; drop --kept")
+    if not config.rl.select_size:
+        raise CheckpointError(f"{path} was trained without validation (rl.select_size is 0), so it keeps no weights; drop --kept")
+    weights = unprefixed_state(checkpoint.training, KEPT)
+    if not weights:
+        raise CheckpointError(f"{path} has kept no weights yet: no validation at length {config.rl.select_size} has scored above 0; "
+                              "drop --kept or train on")
+    return replace(checkpoint, weights=weights)
+
+
+def kept_at(path: Path) -> dict:
+    """Which weights validation kept: the pass and epoch they come from and their validation score."""
+    pass_number, score, epoch = load_checkpoint(path, with_training=False).meta["best"]
+    return {"pass": pass_number, "epoch": epoch, "validation": score}
 
 
 @dataclass
@@ -63,9 +87,10 @@ def success_rate(controller: Controller, task: TapeTask, size: int, n: int, batc
 
 
 def evaluate_tape(path: Path, sizes: list[int], n: int, batch_size: int, seed: int, on_size=None,
-                  on_progress: Callable[[str, int, int], None] | None = None) -> dict:
-    """Success rate at each size; ``on_size`` hears each size's result, ``on_progress(label, done, n)`` each batch."""
-    controller, config, task = load_controller(path)
+                  on_progress: Callable[[str, int, int], None] | None = None, kept: bool = False) -> dict:
+    """Success rate at each size (of the kept weights with ``kept``, see ``load_controller``);
+    ``on_size`` hears each size's result, ``on_progress(label, done, n)`` each batch."""
+    controller, config, task = load_controller(path, kept=kept)
     results = []
     for size in sizes:
         with one_thread():
@@ -74,4 +99,6 @@ def evaluate_tape(path: Path, sizes: list[int], n: int, batch_size: int, seed: i
         results.append(asdict(result))
         if on_size is not None:
             on_size(result)
-    return {"task": config.task.name, "controller": config.model.name, "width": config.model.width, "seed": seed, "sizes": results}
+    weights = {"weights": "kept", "kept": kept_at(path)} if kept else {"weights": "checkpoint"}
+    return {"task": config.task.name, "controller": config.model.name, "width": config.model.width, "seed": seed, **weights,
+            "sizes": results}

@@ -28,7 +28,7 @@ from algosynth.checkpoints import (
 from algosynth.config import Config, from_dict
 from algosynth.tape.controllers import build_controller
 from algosynth.tape.curriculum import LengthCurriculum
-from algosynth.tape.evaluate import success_rate
+from algosynth.tape.evaluate import KEPT, success_rate
 from algosynth.tape.qlearning import q_loss
 from algosynth.tape.reinforce import reinforce_loss
 from algosynth.tape.rollout import Trajectory, one_thread, replay_scores, rollout
@@ -38,7 +38,6 @@ from algosynth.train import (LIVE, TrainingDiverged, TrainingInterrupted, TrainR
 
 
 TARGET = "target_network."  # prefix of the target network's weights among a checkpoint's training tensors
-BEST = "best_pass."  # prefix of the weights that scored best on validation (rl.select_size): a pass's end, or inside one with rl.select_every
 
 
 def is_tape_run_dir(run_dir: Path) -> bool:
@@ -111,7 +110,7 @@ class TapeTrainer:
         per_epoch = trainer.config.rl.updates_per_epoch  # runs saved before passes existed: one pass
         trainer.epochs_logged = checkpoint.meta.get("epochs_logged", math.ceil(trainer.update / per_epoch))
         trainer.best = tuple(checkpoint.meta["best"]) if checkpoint.meta.get("best") else None
-        trainer.best_weights = unprefixed_state(checkpoint.training, BEST)
+        trainer.best_weights = unprefixed_state(checkpoint.training, KEPT)
         return trainer
 
     @property
@@ -186,7 +185,7 @@ class TapeTrainer:
             training.update(prefixed_state(self.target, TARGET))
         if self.average is not None:
             training.update(prefixed_state(self.controller, LIVE))
-        training.update({BEST + k: v for k, v in self.best_weights.items()})
+        training.update({KEPT + k: v for k, v in self.best_weights.items()})
         meta = {
             "config": self.config.to_dict(),
             "global_step": self.update,

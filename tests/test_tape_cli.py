@@ -76,6 +76,8 @@ def test_more_epochs_for_a_finished_run_that_kept_chosen_weights_is_refused(tmp_
     (["solve", "tape", "--task", "add2", "--input", "3141"], ["reads a grid"]),
     (["solve", "tape", "--task", "juggle", "--input", "3141"], ["unknown tape task 'juggle'"]),
     (["train", "tape_reverse_ff", "--set", "model.name=transformer"], ["not a tape controller"]),
+    (["solve", "tape", "--task", "mult", "--input", "12/3"], ["no shipped model for tape_mult",
+                                                              "PRESET one of tape_mult_gru, tape_mult_lstm"]),
 ])
 def test_bad_input_is_one_line(args, fragments):
     assert_clean_failure(algosynth(*args), *fragments)
@@ -83,7 +85,9 @@ def test_bad_input_is_one_line(args, fragments):
 
 def test_checkpoint_of_another_task_is_refused(reverse_run):
     result = algosynth("solve", "tape", "--task", "copy", "--input", "3141", "--checkpoint", reverse_run)
-    assert_clean_failure(result, "trained on tape_reverse with a ff controller, not on tape_copy")
+    assert_clean_failure(result, "trained on tape_reverse with a ff controller, not on tape_copy", "PRESET one of tape_copy_ff, tape_copy_lstm")
+    result = algosynth("solve", "tape", "--task", "add3", "--input", "1/2/3", "--checkpoint", reverse_run)
+    assert_clean_failure(result, "not on tape_add3", "tape_add3_gru_step1, tape_add3_gru_step2")
 
 
 @pytest.mark.parametrize("args, fragments", [

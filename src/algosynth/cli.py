@@ -362,7 +362,7 @@ def solve_tape_command(
     import torch
 
     from algosynth.checkpoints import shipped_models
-    from algosynth.tape.evaluate import load_controller
+    from algosynth.tape.evaluate import load_controller, training_hint
     from algosynth.tape.render import render_episode
     from algosynth.tape.rollout import rollout
     from algosynth.tape.tasks import get_tape_task
@@ -373,7 +373,7 @@ def solve_tape_command(
     if checkpoint is None:
         name = f"tape_{tape_task.name}"
         if name not in shipped_models():
-            raise AlgosynthError(f"no shipped model for {name}; train one (algosynth train {name}_ff) and pass --checkpoint RUN_DIR")
+            raise AlgosynthError(f"no shipped model for {name}; train one ({training_hint(task)}) and pass --checkpoint RUN_DIR")
         checkpoint = Path(name)
     controller, _, _ = load_controller(checkpoint, tape_task.name)
     with torch.no_grad():

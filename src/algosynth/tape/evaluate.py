@@ -9,12 +9,20 @@ from pathlib import Path
 import torch
 
 from algosynth.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights_into, unprefixed_state
-from algosynth.config import Config, from_dict
+from algosynth.config import Config, from_dict, preset_names
 from algosynth.tape.controllers import Controller, build_controller
 from algosynth.tape.rollout import one_thread, rollout
 from algosynth.tape.tasks import TAPE_TASKS, TapeTask, get_tape_task
 
 KEPT = "best_pass."  # prefix, in a checkpoint's training state, of the weights validation (rl.select_size) has kept so far
+
+
+def training_hint(task: str) -> str:
+    """How to train a controller for ``task``, naming its shipped presets (not every task has a
+    feed-forward one: 3-row addition, for one, is a path of three presets)."""
+    name = get_tape_task(task).name
+    presets = [p for p in preset_names() if p.startswith(f"tape_{name}_")]
+    return f"algosynth train {presets[0]}" if len(presets) == 1 else f"algosynth train PRESET, PRESET one of {', '.join(presets)}"
 
 
 def is_tape_run(path: Path) -> bool:
@@ -34,7 +42,7 @@ def load_controller(path: Path, task: str | None = None, kept: bool = False) -> 
         raise CheckpointError(f"{path} holds a {config.model.name} model for {trained}, not a tape controller; give a tape run (algosynth train tape_copy_ff)")
     if task is not None and get_tape_task(task) is not TAPE_TASKS[trained]:
         raise CheckpointError(f"{path} was trained on {trained} with a {config.model.name} controller, not on tape_{get_tape_task(task).name}; "
-                              f"give a checkpoint of that task (algosynth train tape_{get_tape_task(task).name}_ff)")
+                              f"give a checkpoint of that task ({training_hint(task)})")
     controller = build_controller(config.model, TAPE_TASKS[trained])
     load_weights_into(controller, _with_kept_weights(path, checkpoint, config) if kept else checkpoint)
     return controller.eval(), config, TAPE_TASKS[trained]

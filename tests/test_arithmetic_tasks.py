@@ -119,7 +119,7 @@ def significant_length(digits: np.ndarray) -> int:
 @pytest.mark.parametrize("op", sorted(OPS))
 def test_every_suite_is_exact_and_deterministic(op, base, size):
     task = ArithmeticTask(op, base)
-    extra = ["propagate_runs"] if op == "addition" else []
+    extra = ["propagate_runs", "carry_free"] if op == "addition" else []
     assert sorted(task.suites) == sorted(["carry_chains", "digit_runs", "padded_small", "unequal_lengths", *extra])
     for name in task.suites:
         batch = task.suite(name, size, n=12, seed=3)
@@ -157,6 +157,26 @@ def longest_propagate_run(a: np.ndarray, b: np.ndarray, base: int) -> int:
         run = run + 1 if x + y == base - 1 else 0
         longest = max(longest, run)
     return longest
+
+
+@pytest.mark.parametrize("base", [2, 3, 10])
+def test_carry_free_sums_make_no_carry_and_draw_every_such_column_pair(base):
+    task = ArithmeticTask("addition", base)
+    size = 30
+    batch = task.suite("carry_free", size, n=400, seed=5)
+    a, b = task.decode(batch)
+    assert ((a.astype(int) + b) <= base - 1).all()
+    # no carry: each result digit is the column's sum, and nothing is written past digit k - 1
+    assert np.array_equal(batch.targets[:, :size].numpy(), a.astype(int) + b)
+    assert not batch.targets[:, size:].any()
+    pairs, counts = np.unique(a.astype(int) * base + b, return_counts=True)
+    assert len(pairs) == base * (base + 1) // 2  # every pair that makes no carry, and only those
+    assert counts.min() > 0.5 * counts.mean()  # drawn uniformly among them
+    # in base 2 two columns in three are propagate columns: stretches far longer than in random sums
+    if base == 2:
+        longest = [longest_propagate_run(x, y, base) for x, y in zip(a, b)]
+        uniform = [longest_propagate_run(x, y, base) for x, y in operand_pairs(task, task.generate(size, 400, 5))]
+        assert np.mean(longest) > np.mean(uniform) + 2
 
 
 @pytest.mark.parametrize("base", [2, 10])
@@ -277,7 +297,7 @@ def test_suite_evaluation_through_the_cli(badd_run):
     result = invoke("eval", badd_run, "--suites", "all", "--sizes", "4")
     assert result.exit_code == 0, result.output
     suites = [s["suite"] for s in json.loads((badd_run / "eval.json").read_text())["suites"]]
-    assert suites == ["carry_chains", "digit_runs", "padded_small", "propagate_runs", "unequal_lengths"]
+    assert suites == ["carry_chains", "carry_free", "digit_runs", "padded_small", "propagate_runs", "unequal_lengths"]
     assert all(name in result.output for name in suites)
 
 

@@ -83,6 +83,24 @@ def test_suite_share_draws_every_suite_when_none_are_named_and_leaves_other_draw
     assert names - {None} == set(mixed.task.suites)
 
 
+def test_a_warmup_draws_its_suite_at_every_training_size_then_the_length_curriculum_starts():
+    warm = Curriculum(curriculum_config(warmup_steps=40, warmup_suite="carry_free", any_size_share=0.25))
+    plain = Curriculum(curriculum_config(any_size_share=0.25))
+    task, sizes = warm.task, set()
+    for step in range(40):
+        batch = warm.draw(step)
+        assert warm.last_suite == "carry_free" and warm.last_any_size
+        a, b = task.decode(batch)
+        assert ((a.astype(int) + b) <= task.base - 1).all()
+        sizes.add((batch.inputs.shape[-1] - 1) // 2)
+        assert not warm.record(0.0) and warm.state.errors == []  # warm-up batches never move the curriculum
+    assert sizes == {1, 2, 3} and warm.state.size == 1  # the whole training range, while the curriculum waits at its start
+    for step in range(40, 80):  # afterwards, exactly the batches of a run without a warm-up
+        batch, reference = warm.draw(step), plain.draw(step)
+        assert torch.equal(batch.inputs, reference.inputs) and warm.last_suite is None
+        assert warm.last_any_size == plain.last_any_size
+
+
 def test_a_batch_of_several_sizes_is_its_groups_padded_to_the_longest():
     curriculum = Curriculum(curriculum_config(start_size=3, sizes_per_batch=4))  # batch 8: four groups of 2
     task, seen = curriculum.task, set()
@@ -112,6 +130,10 @@ def test_a_batch_of_several_sizes_is_its_groups_padded_to_the_longest():
     ({"suite_share": 1.5}, "suite_share must be in"),
     ({"suite_share": 0.2, "suites": ["nonsense"]}, "does not have; choose from carry_chains"),
     ({"suites": ["carry_chains"]}, "suite_share is 0"),
+    ({"warmup_steps": 100}, "go together; set both"),
+    ({"warmup_suite": "carry_free"}, "go together; set both"),
+    ({"warmup_steps": -1, "warmup_suite": "carry_free"}, "warmup_steps must be 0 or more"),
+    ({"warmup_steps": 100, "warmup_suite": "nonsense"}, "warmup_suite names 'nonsense', which task 'badd' does not have; choose from carry_chains"),
 ])
 def test_bad_training_suites_are_refused(settings, message):
     with pytest.raises(ConfigError, match=message):
@@ -151,18 +173,19 @@ def test_bad_curriculum_tasks_are_refused(tasks, message):
         from_dict(config)
 
 
-def test_curriculum_run_resumes_bitwise_and_grows_the_pull(tmp_path):
+@pytest.mark.parametrize("warmup", [{}, {"warmup_steps": 4, "warmup_suite": "carry_free"}])
+def test_curriculum_run_resumes_bitwise_and_grows_the_pull(tmp_path, warmup):
     config = from_dict(ngpu_config(
         task={"train_size": 3, "n_train": 24},
         model={"relax_sets": 2, "relax_pull": 0.01, "relax_growth": 1.5, "relax_tie_at": 10.0},
         optim={"lr": 0.01},
-        curriculum={"enabled": True, "start_size": 1, "window": 1, "threshold": 1.0, "any_size_share": 0.25},
+        curriculum={"enabled": True, "start_size": 1, "window": 1, "threshold": 1.0, "any_size_share": 0.25, **warmup},
         train={"epochs": 3, "batch_size": 8, "checkpoint_every": 1, "keep_checkpoints": 10},
     ))
     Trainer(config, tmp_path / "whole", show_progress=False).fit()
     Trainer(config, tmp_path / "split", show_progress=False).fit()
     for later in list_checkpoints(tmp_path / "split" / "checkpoints")[1:]:
-        shutil.rmtree(later)  # as if the run died after epoch 1
+        shutil.rmtree(later)  # as if the run died after epoch 1 (with a warm-up: inside it)
     Trainer.resume(tmp_path / "split", show_progress=False).fit()
     whole, split = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "split")
     assert whole.meta["curriculum"] == split.meta["curriculum"]

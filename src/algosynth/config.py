@@ -141,6 +141,8 @@ class CurriculumConfig:
     suites: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
     sizes_per_batch: int = 1
+    warmup_steps: int = 0
+    warmup_suite: str = ""
 
 
 @dataclass
@@ -420,8 +422,23 @@ def validate_curriculum(config: Config) -> None:
         _check(name in TASKS, f"curriculum.tasks names unknown task {name!r}; choose from {', '.join(sorted(TASKS))}")
     if c.suite_share > 0 or c.suites:
         validate_training_suites(c, c.tasks or [t.name])
+    validate_warmup(c, (c.tasks or [t.name])[0])
     _check(not c.tasks or c.tasks[-1] == t.name,
            f"curriculum.tasks must end with task.name ({t.name!r}), got {c.tasks}; the last stage is the task that is validated")
+
+
+def validate_warmup(c: CurriculumConfig, first_task: str) -> None:
+    """A warm-up needs both a step count and a suite of the curriculum's first task."""
+    from algosynth.tasks import TASKS
+
+    _check(c.warmup_steps >= 0, f"curriculum.warmup_steps must be 0 or more, got {c.warmup_steps}")
+    _check((c.warmup_steps > 0) == bool(c.warmup_suite),
+           f"curriculum.warmup_steps ({c.warmup_steps}) and curriculum.warmup_suite ({c.warmup_suite!r}) go together; "
+           "set both (e.g. warmup_steps=2000, warmup_suite=carry_free) or neither")
+    known = TASKS[first_task]().suites
+    _check(not c.warmup_suite or c.warmup_suite in known,
+           f"curriculum.warmup_suite names {c.warmup_suite!r}, which task {first_task!r} does not have; "
+           f"choose from {', '.join(sorted(known)) or 'none: this task has no suites'}")
 
 
 def validate_training_suites(c: CurriculumConfig, task_names: list[str]) -> None:

@@ -8,7 +8,12 @@ inputs early (Kaiser & Sutskever 2016) and those batches do not count toward adv
 ``suite_share`` of batches comes from the task's named hard suites (``suites``, or all of them) at
 the drawn size instead of from ``generate``: uniform random operands almost never hold a carry chain
 or a run as long as the input, so without them a rule can fit every training batch and still fail
-on those at long lengths. Suite batches do not count toward advancing either. With
+on those at long lengths. Suite batches do not count toward advancing either. A warm-up
+(``warmup_steps`` > 0) draws every batch of the first steps from one suite, ``warmup_suite``, at a
+size drawn from the whole training range; the length curriculum starts after it. Carry-free
+addition as the warm-up asks the network to bring b's digits under a's at every training length at
+once, before any carry is learned, so the alignment cannot be learned one length at a time as the
+curriculum climbs (benchmarks/README.md, "A carry-free warm-up"). With
 ``sizes_per_batch`` k > 1 a batch holds k groups of sizes drawn independently, padded to the
 longest, so every gradient step sees several lengths at once (as the improved Neural GPU trains on
 all its length bins in every step) and cannot fit one length at the others' expense.
@@ -77,13 +82,17 @@ class Curriculum:
     def draw(self, step: int) -> Batch:
         """The batch for optimiser step ``step``: one task, ``sizes_per_batch`` sizes, seeded by the step."""
         rng = torch.Generator().manual_seed(SEED_OFFSET * (self.seed + 1) + step)
-        self.last_any_size = bool(torch.rand((), generator=rng) < self.config.any_size_share)
+        warming_up = step < self.config.warmup_steps
+        self.last_any_size = warming_up or bool(torch.rand((), generator=rng) < self.config.any_size_share)
         high = self.max_size if self.last_any_size else self.state.size
         groups = self.config.sizes_per_batch
         sizes = [int(torch.randint(1, high + 1, (), generator=rng)) for _ in range(groups)]
         data_seeds = [SEED_OFFSET * (self.seed + 2) + step] + [int(torch.randint(2**62, (), generator=rng)) for _ in range(groups - 1)]
         self.last_suite = None
-        if self.config.suite_share > 0 and bool(torch.rand((), generator=rng) < self.config.suite_share):
+        if warming_up:
+            self.last_suite = self.config.warmup_suite
+            make = partial(self.task.suite, self.last_suite)
+        elif self.config.suite_share > 0 and bool(torch.rand((), generator=rng) < self.config.suite_share):
             self.last_suite = self.suite_names[int(torch.randint(len(self.suite_names), (), generator=rng))]
             make = partial(self.task.suite, self.last_suite)
         else:

@@ -163,7 +163,7 @@ class ArithmeticTask(Task):
         makers = [("carry_chains", self._carry_chains), ("digit_runs", self._digit_runs),
                   ("padded_small", self._padded_small), ("unequal_lengths", self._unequal_lengths)]
         if self.op == "addition":
-            makers.append(("propagate_runs", self._propagate_runs))
+            makers += [("propagate_runs", self._propagate_runs), ("carry_free", self._carry_free)]
         return {name: partial(self._suite, name, maker) for name, maker in makers}
 
     def _suite(self, name: str, maker: Callable, size: int, n: int, seed: int) -> Batch:
@@ -205,6 +205,20 @@ class ArithmeticTask(Task):
         position = np.arange(size)[None, :]
         stretch = (position >= starts[:, None]) & (position < (starts + lengths)[:, None])
         return a, np.where(stretch, self.base - 1 - a, b)
+
+    def _carry_free(self, rng: np.random.Generator, size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Addition only: every column's two digits sum to at most b - 1, so no carry is made anywhere.
+
+        Each column is a pair drawn uniformly from the b(b + 1)/2 pairs that do not carry, so in base
+        2 two columns in three are propagate columns (0 + 1 or 1 + 0) that pass no carry along: the
+        stretches are long, and the answer is still digit by digit. A network that has not learned
+        to bring b's digits under a's at every length fails here; so does one that guesses a carry
+        into a long stretch. As a warm-up (``curriculum.warmup_suite``) it asks for the alignment
+        at every training length at once, before any carry has to be learned.
+        """
+        pairs = np.array([(x, y) for x in range(self.base) for y in range(self.base - x)])
+        drawn = pairs[uniform_ints(rng, (n, size), 0, len(pairs) - 1)]
+        return drawn[..., 0], drawn[..., 1]
 
     def _digit_runs(self, rng: np.random.Generator, size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Both operands are runs of one repeated digit, each run k/8 to k/2 digits long."""

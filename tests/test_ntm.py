@@ -93,25 +93,6 @@ def test_head_parameters_are_squashed_into_their_ranges():
     assert torch.allclose(parts["shift"].sum(-1), torch.ones(4, 2))
 
 
-def test_gate_bias_starts_every_head_keeping_its_location_and_touches_nothing_else():
-    spec = get_task("copy").spec
-    torch.manual_seed(3)
-    plain = NTM(spec, width=8, memory_width=5, read_heads=2, write_heads=2)
-    torch.manual_seed(3)
-    biased = NTM(spec, width=8, memory_width=5, read_heads=2, write_heads=2, gate_bias=-3.0)
-    silent = torch.zeros(4, 8)  # a controller output of zeros leaves only the biases
-    for params, sizes in ((biased.read_params, biased.read_sizes), (biased.write_params, biased.write_sizes)):
-        gates = addressing.split_head_params(params(silent).view(4, 2, -1), sizes)["gate"]
-        assert torch.allclose(gates, torch.full((4, 2), 1 / (1 + math.exp(3.0))))
-    changed = {name for name, p in biased.state_dict().items() if not torch.equal(p, plain.state_dict()[name])}
-    assert changed == {"read_params.bias", "write_params.bias"}
-    for name, sizes in (("read_params.bias", biased.read_sizes), ("write_params.bias", biased.write_sizes)):
-        per_head, gate_at = sum(sizes.values()), list(sizes).index("gate")
-        gate_index = sum(list(sizes.values())[:gate_at])
-        differs = (biased.state_dict()[name] != plain.state_dict()[name]).nonzero().flatten().tolist()
-        assert differs == [gate_index, per_head + gate_index]  # the gates of heads 0 and 1 and nothing else
-
-
 @pytest.mark.parametrize("controller", ["lstm", "feedforward"])
 def test_the_ntm_walks_the_tape_once_and_its_memory_grows_with_the_input(controller):
     task = get_task("copy")

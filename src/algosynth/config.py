@@ -57,7 +57,6 @@ class ModelConfig:
     read_heads: int = 1
     write_heads: int = 1
     shift_range: int = 1
-    gate_bias: float | None = None
     symbol_head: str = "state"
 
 

@@ -77,7 +77,7 @@ class NTM(nn.Module):
 
     def __init__(self, spec: TaskSpec, width: int = 100, controller: str = "lstm", memory_width: int = 20,
                  memory_per_position: float = 1.0, read_heads: int = 1, write_heads: int = 1,
-                 shift_range: int = 1, gate_bias: float | None = None) -> None:
+                 shift_range: int = 1) -> None:
         super().__init__()
         if spec.dims != 1:
             raise ValueError(f"the NTM reads sequences (dims=1); this task has dims={spec.dims}")
@@ -93,21 +93,6 @@ class NTM(nn.Module):
         self.read_params = nn.Linear(width, read_heads * sum(self.read_sizes.values()))
         self.write_params = nn.Linear(width, write_heads * sum(self.write_sizes.values()))
         self.output = nn.Linear(width + read_heads * memory_width, spec.num_classes)
-        if gate_bias is not None:
-            self._set_gate_bias(gate_bias)
-
-    def _set_gate_bias(self, bias: float) -> None:
-        """Start every head's interpolation gate at ``sigmoid(bias)``: a negative bias makes the heads
-        begin by keeping their last location (g near 0) rather than jumping to content, so location
-        moves, which work at any length, are what training finds first; content addressing stays
-        available and is learned where the task needs it."""
-        for linear, sizes, heads in ((self.read_params, self.read_sizes, self.read_heads),
-                                     (self.write_params, self.write_sizes, self.write_heads)):
-            gate = list(sizes).index("gate")
-            offset = sum(list(sizes.values())[:gate])
-            per_head = sum(sizes.values())
-            with torch.no_grad():
-                linear.bias[[h * per_head + offset for h in range(heads)]] = bias
 
     def memory_slots(self, length: int) -> int:
         return max(1, math.ceil(self.memory_per_position * length))

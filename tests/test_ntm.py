@@ -141,28 +141,6 @@ def test_config_refuses_a_bad_controller_or_memory():
         from_dict(ntm_config(model={"memory_per_position": 0}))
     with pytest.raises(ConfigError, match="model.shift_range must be at least 1"):
         from_dict(ntm_config(model={"shift_range": 0}))
-    with pytest.raises(ConfigError, match="model.controller_noise is a standard deviation and must be at least 0"):
-        from_dict(ntm_config(model={"controller_noise": -0.1}))
-    with pytest.raises(ConfigError, match="the feedforward controller has none; use model.controller=lstm"):
-        from_dict(ntm_config(model={"controller": "feedforward", "controller_noise": 0.1}))
-
-
-def test_controller_noise_perturbs_the_carried_state_in_training_only():
-    task = get_task("copy")
-    x = task.generate(4, 64, seed=0).inputs
-    torch.manual_seed(0)
-    clean = NTM(task.spec, width=16, memory_width=6)
-    noisy = NTM(task.spec, width=16, memory_width=6, controller_noise=0.5)
-    noisy.load_state_dict(clean.state_dict())
-    start = clean.init_state(x)
-    reference = clean.train().step(x, start)
-    perturbed = noisy.train().step(x, start)
-    # this step's answer and heads come from the clean state; only the state carried on is perturbed
-    assert torch.equal(perturbed.logits, reference.logits) and torch.equal(perturbed.read_weights, reference.read_weights)
-    for carried, exact in zip(perturbed.controller, reference.controller):
-        assert abs((carried - exact).std().item() - 0.5) < 0.05  # 64 x 16 draws of N(0, 0.5^2)
-    evaluated = noisy.eval().step(x, start)
-    assert all(torch.equal(a, b) for a, b in zip(evaluated.controller, reference.controller))
 
 
 def test_trainer_checkpoint_round_trip_gives_the_same_answers(tmp_path):

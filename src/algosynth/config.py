@@ -57,7 +57,6 @@ class ModelConfig:
     read_heads: int = 1
     write_heads: int = 1
     shift_range: int = 1
-    controller_noise: float = 0.0
     symbol_head: str = "state"
 
 
@@ -400,9 +399,6 @@ def validate_ntm(m: ModelConfig) -> None:
     for key in ("memory_width", "read_heads", "write_heads", "shift_range"):
         _check(getattr(m, key) >= 1, f"model.{key} must be at least 1, got {getattr(m, key)}")
     _check(m.memory_per_position > 0, f"model.memory_per_position must be positive (slots per input position), got {m.memory_per_position}")
-    _check(m.controller_noise >= 0, f"model.controller_noise is a standard deviation and must be at least 0, got {m.controller_noise}")
-    _check(m.controller_noise == 0 or m.controller == "lstm",
-           "model.controller_noise perturbs the controller's state, and the feedforward controller has none; use model.controller=lstm or set model.controller_noise=0")
 
 
 def validate_curriculum(config: Config) -> None:

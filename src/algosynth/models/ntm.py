@@ -16,9 +16,6 @@ checkpoints and evaluation drive it unchanged:
   longer tape gets a proportionally larger memory and nothing learned depends on N. Every slot
   starts at the same small constant and every head starts focused on slot 0, the initialisations
   Collier & Beel (2018) found to make NTMs train reliably.
-- ``controller_noise`` > 0 adds Gaussian noise of that std to the LSTM's carried state after every
-  training step (never in evaluation): a clock kept in that state then blurs, so positions cannot
-  be told apart by it, the way a controller bound to its training lengths tells them apart.
 - Each step the controller reads ``[input column, last read vectors]``; the write heads then
   address and update the memory, and the read heads address and read the updated memory. The
   output layer sees the controller's output and this step's read vectors.
@@ -33,7 +30,6 @@ import torch
 from torch import nn
 
 from algosynth.models import ntm_addressing as addressing
-from algosynth.state_noise import perturb
 from algosynth.tasks.base import TaskSpec
 
 CONTROLLERS = ("lstm", "feedforward")
@@ -81,7 +77,7 @@ class NTM(nn.Module):
 
     def __init__(self, spec: TaskSpec, width: int = 100, controller: str = "lstm", memory_width: int = 20,
                  memory_per_position: float = 1.0, read_heads: int = 1, write_heads: int = 1,
-                 shift_range: int = 1, controller_noise: float = 0.0) -> None:
+                 shift_range: int = 1) -> None:
         super().__init__()
         if spec.dims != 1:
             raise ValueError(f"the NTM reads sequences (dims=1); this task has dims={spec.dims}")
@@ -89,7 +85,6 @@ class NTM(nn.Module):
         self.memory_width = memory_width
         self.memory_per_position = memory_per_position
         self.read_heads = read_heads
-        self.controller_noise = controller_noise
         self.write_heads = write_heads
         address_sizes = {"key": memory_width, "beta": 1, "gate": 1, "shift": 2 * shift_range + 1, "gamma": 1}
         self.read_sizes = address_sizes
@@ -125,8 +120,6 @@ class NTM(nn.Module):
         if h.t >= x.shape[-1]:
             return h
         out, controller = self.controller(torch.cat([x[..., h.t], h.reads.flatten(1)], dim=1), h.controller)
-        if self.training and self.controller_noise:
-            controller = perturb(controller, self.controller_noise)
 
         w = addressing.split_head_params(self.write_params(out).view(x.shape[0], self.write_heads, -1), self.write_sizes)
         write_weights = addressing.address(h.memory, h.write_weights, w["key"], w["beta"], w["gate"], w["shift"], w["gamma"])

@@ -30,6 +30,5 @@ def build_model(config, spec: TaskSpec) -> nn.Module:
     if config.name == "ntm":
         return NTM(spec, width=config.width, controller=config.controller, memory_width=config.memory_width,
                    memory_per_position=config.memory_per_position, read_heads=config.read_heads,
-                   write_heads=config.write_heads, shift_range=config.shift_range,
-                   controller_noise=config.controller_noise)
+                   write_heads=config.write_heads, shift_range=config.shift_range)
     raise ValueError(f"unknown model {config.name!r}; choose one of {', '.join(MODEL_NAMES)}")

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from algosynth.state_noise import perturb
-from algosynth.tape.controllers import Controller
+from algosynth.tape.controllers import Controller, State
 from algosynth.tape.env import TapeEnv
 from algosynth.tape.tasks import Episodes
 
@@ -50,6 +49,15 @@ class Trajectory:
     observed: torch.Tensor
     success: torch.Tensor
     written: torch.Tensor
+
+
+def perturb(state: State, std: float, generator: torch.Generator | None) -> State:
+    """The state plus independent Gaussian noise; an LSTM's hidden and cell states are both perturbed."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(perturb(part, std, generator) for part in state)
+    return state + std * torch.randn(state.shape, generator=generator)
 
 
 def exploration_runs(batch: int, longest: int, generator: torch.Generator | None) -> torch.Tensor:
